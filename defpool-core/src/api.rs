@@ -1,0 +1,361 @@
+//! Request, response and error types of the REST API under `/api/v1`.
+//!
+//! Shared by the node (which serves them), `defpool-ctl` and `defpool-tui` (which read
+//! them), so the three can never disagree on a field. Amounts travel as strings of
+//! atomic units next to their coin; timestamps are unix milliseconds.
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::Amount;
+use crate::CoinSpec;
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// An amount on the wire: `{"coin":"XMR","atomic":"1250000000000"}`.
+///
+/// Atomic units as a string so JavaScript clients never round a u64 through a double.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CoinAmount {
+    pub coin: String,
+    #[cfg_attr(feature = "openapi", schema(example = "1250000000000"))]
+    pub atomic: String,
+}
+
+impl CoinAmount {
+    pub fn new(coin: &str, amount: Amount) -> Self {
+        CoinAmount {
+            coin: coin.to_string(),
+            atomic: amount.atomic().to_string(),
+        }
+    }
+
+    /// The atomic amount, if the string is a valid u64.
+    pub fn amount(&self) -> Option<Amount> {
+        self.atomic.parse::<u64>().ok().map(Amount::from_atomic)
+    }
+
+    /// Decimal coins for humans (`"1.25"`), or the raw atomic string for an unknown coin.
+    pub fn to_decimal(&self) -> String {
+        match (CoinSpec::lookup(&self.coin), self.amount()) {
+            (Some(spec), Some(a)) => a.to_decimal(spec.decimals),
+            _ => self.atomic.clone(),
+        }
+    }
+}
+
+/// Every error the API returns: `{"error":{"code":"…","message":"…"}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// A stable machine-readable `code` and a human `message`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorDetail {
+    /// One of: `bad_request`, `invalid_json`, `unknown_coin`, `invalid_address`,
+    /// `invalid_amount`, `below_threshold`, `insufficient_balance`, `not_found`,
+    /// `unauthorized`, `conflict`, `internal`, `unavailable`.
+    pub code: String,
+    pub message: String,
+}
+
+/// One page of a list. Pass `next_cursor` back as `cursor` for the next page; it is
+/// absent on the last page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A miner's money in one coin.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct BalanceView {
+    pub coin: String,
+    /// Confirmed credits minus debits: what can be paid out now.
+    pub balance: CoinAmount,
+    /// Credits of blocks that are not yet mature.
+    pub immature: CoinAmount,
+    /// Payouts created but not yet completed (already debited from `balance`).
+    pub pending_payouts: CoinAmount,
+    /// Sum of completed payouts.
+    pub paid: CoinAmount,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MinerBalances {
+    pub miner: String,
+    pub balances: Vec<BalanceView>,
+}
+
+/// Body of `POST /miners/{wallet}/payout`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PayoutRequest {
+    pub coin: String,
+    /// Atomic units to pay; the whole balance when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atomic: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum PayoutStatus {
+    /// Created and debited; waiting for the payout processor.
+    Pending,
+    /// Written as intent; the wallet is being (or was, before a crash) called.
+    Processing,
+    /// The wallet sent it; `tx_hash` is set.
+    Completed,
+    /// Not sent; the amount was credited back. `reason` says why.
+    Failed,
+}
+
+impl PayoutStatus {
+    pub const ALL: [PayoutStatus; 4] = [
+        PayoutStatus::Pending,
+        PayoutStatus::Processing,
+        PayoutStatus::Completed,
+        PayoutStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutStatus::Pending => "pending",
+            PayoutStatus::Processing => "processing",
+            PayoutStatus::Completed => "completed",
+            PayoutStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PayoutStatus> {
+        PayoutStatus::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PayoutView {
+    pub id: i64,
+    pub miner: String,
+    pub coin: String,
+    pub amount: CoinAmount,
+    /// Network fee the wallet charged, once known.
+    pub fee: Option<CoinAmount>,
+    pub status: PayoutStatus,
+    /// Why a payout is still pending or why it failed.
+    pub reason: Option<String>,
+    pub tx_hash: Option<String>,
+    /// `manual` (requested through API/CLI) or `auto` (threshold reached).
+    pub origin: String,
+    pub attempts: u32,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Body of `PUT /miners/{wallet}/payout-settings`; absent fields keep their value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PayoutSettingsUpdate {
+    pub coin: String,
+    /// Automatic payout threshold in atomic units; never below the coin's minimum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<String>,
+    /// Coin the miner wants to be paid in (equal to `coin` unless auto-exchange).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_coin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_exchange: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PayoutSettingsView {
+    pub miner: String,
+    pub coin: String,
+    pub threshold: CoinAmount,
+    pub target_coin: String,
+    pub auto_exchange: bool,
+    /// False while the miner has never saved settings and pool defaults apply.
+    pub customized: bool,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum BlockStatus {
+    /// Accepted by the daemon, not yet mature; its credits are immature.
+    Pending,
+    /// Mature: its credits moved into balances.
+    Confirmed,
+    /// No longer on the main chain: its immature credits were dropped.
+    Orphaned,
+}
+
+impl BlockStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockStatus::Pending => "pending",
+            BlockStatus::Confirmed => "confirmed",
+            BlockStatus::Orphaned => "orphaned",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BlockStatus> {
+        [BlockStatus::Pending, BlockStatus::Confirmed, BlockStatus::Orphaned]
+            .into_iter()
+            .find(|b| b.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct BlockView {
+    pub id: i64,
+    pub coin: String,
+    pub height: u64,
+    pub hash: String,
+    pub reward: CoinAmount,
+    /// Miner whose share found the block.
+    pub finder: String,
+    pub worker: String,
+    /// `pool` or `solo`.
+    pub mode: String,
+    /// `pplns`, `prop` or `solo`.
+    pub scheme: String,
+    pub status: BlockStatus,
+    pub confirmations: u64,
+    /// Confirmations needed before the block's credits mature.
+    pub maturity: u64,
+    pub network_difficulty: f64,
+    pub found_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct WorkerView {
+    pub name: String,
+    /// Estimated hashes per second over the hashrate window.
+    pub hashrate: f64,
+    pub valid_shares: u64,
+    pub invalid_shares: u64,
+    pub last_share_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MinerView {
+    pub miner: String,
+    pub coin: String,
+    pub hashrate: f64,
+    /// Window the hashrate estimate covers, in seconds.
+    pub hashrate_window_secs: u64,
+    pub valid_shares: u64,
+    pub invalid_shares: u64,
+    pub last_share_at: Option<i64>,
+    pub workers: Vec<WorkerView>,
+    pub balances: Vec<BalanceView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CoinStats {
+    pub coin: String,
+    pub mode: String,
+    pub scheme: String,
+    pub fee_percent: f64,
+    pub miners: u64,
+    pub workers: u64,
+    pub hashrate: f64,
+    pub blocks_pending: u64,
+    pub blocks_confirmed: u64,
+    pub blocks_orphaned: u64,
+    pub last_block_height: Option<u64>,
+    pub last_block_at: Option<i64>,
+    pub total_paid: CoinAmount,
+    pub wallet_configured: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PoolStats {
+    pub coins: Vec<CoinStats>,
+    pub hashrate_window_secs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ComponentHealth {
+    /// `database`, `daemon:XMR:http://…`, `wallet:XMR`, …
+    pub name: String,
+    /// `ok`, `down` or `not_configured`.
+    pub status: String,
+    pub detail: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Health {
+    /// `ok` when every configured component answers, else `degraded`.
+    pub status: String,
+    pub version: String,
+    pub uptime_secs: u64,
+    pub components: Vec<ComponentHealth>,
+}
+
+/// One inconsistency found by the audit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AuditDifference {
+    /// `balance`, `immature`, `block_credits`, `block_round`, `payout`.
+    pub kind: String,
+    pub coin: String,
+    /// The miner / account or `block:ID` / `payout:ID` concerned.
+    pub subject: String,
+    /// What the ledger (or recomputation) says, in atomic units.
+    pub expected: String,
+    /// What the projection holds.
+    pub actual: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AuditReport {
+    pub ok: bool,
+    pub balances_checked: u64,
+    pub blocks_checked: u64,
+    pub payouts_checked: u64,
+    pub differences: Vec<AuditDifference>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coin_amount_prints_decimal() {
+        let a = CoinAmount::new("XMR", Amount::from_atomic(1_250_000_000_000));
+        assert_eq!(a.to_decimal(), "1.25");
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            r#"{"coin":"XMR","atomic":"1250000000000"}"#
+        );
+    }
+
+    #[test]
+    fn payout_status_round_trips() {
+        for s in PayoutStatus::ALL {
+            assert_eq!(PayoutStatus::parse(s.as_str()), Some(s));
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Wiring: builds every component from the config, runs the background processors
+//! on their intervals and serves the API until a shutdown signal.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use defpool_core::coin::Family;
+use tokio::sync::watch;
+
+use crate::accounting::{BalanceUpdater, ShareSink};
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::daemon::DaemonSet;
+use crate::payout::monero_wallet::MoneroWallet;
+use crate::payout::{PayoutProcessor, Wallet};
+use crate::store::Store;
+
+/// Runs the node until SIGINT/SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let url = config.database_url();
+    let store = Store::connect(&url, config.database.max_connections)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+    tracing::info!(backend = ?store.backend(), "database ready");
+
+    let mut daemons = BTreeMap::new();
+    let mut wallets: BTreeMap<String, Arc<dyn Wallet>> = BTreeMap::new();
+    for coin in &config.coins {
+        let spec = coin.spec();
+        let set = DaemonSet::from_config(coin).with_context(|| format!("daemons of {}", spec.symbol))?;
+        if set.is_empty() {
+            tracing::warn!(coin = spec.symbol, "no daemon configured: blocks cannot mature");
+        }
+        daemons.insert(spec.symbol.to_string(), Arc::new(set));
+        if let Some(w) = &coin.wallet {
+            match spec.family {
+                Family::Monero => {
+                    let wallet = MoneroWallet::new(&w.url, &w.user, &w.password)
+                        .with_context(|| format!("wallet of {}", spec.symbol))?;
+                    wallets.insert(spec.symbol.to_string(), Arc::new(wallet));
+                }
+                Family::Bitcoin => tracing::warn!(
+                    coin = spec.symbol,
+                    "payouts through Bitcoin-family wallets are not supported by this version; {} payouts stay pending",
+                    spec.symbol
+                ),
+            }
+        }
+    }
+
+    let (sink, sink_task) = ShareSink::start(
+        store.clone(),
+        config.accounting.share_queue_capacity,
+        config.accounting.share_batch_size,
+        config.accounting.share_flush_interval,
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let updater = Arc::new(BalanceUpdater::new(store.clone(), config.clone(), daemons.clone()));
+    let processor = Arc::new(PayoutProcessor::new(store.clone(), config.clone(), wallets.clone()));
+    let updater_task = spawn_every("balance updater", config.intervals.balance_update, stop_rx.clone(), move || {
+        let u = updater.clone();
+        async move {
+            match u.run_once().await {
+                Ok(r) if r != Default::default() => tracing::info!(report = ?r, "balance update"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "balance update failed"),
+            }
+        }
+    });
+    let processor_task = spawn_every("payout processor", config.intervals.payout_process, stop_rx.clone(), move || {
+        let p = processor.clone();
+        async move {
+            match p.run_once().await {
+                Ok(r) if r.created + r.sent + r.failed + r.deferred + r.reconciled_sent + r.reconciled_unsent > 0 => {
+                    tracing::info!(report = ?r, "payout processing")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "payout processing failed"),
+            }
+        }
+    });
+
+    let state = AppState { store: store.clone(), config: config.clone(), started: Instant::now(), daemons, wallets };
+    let listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (api.listen)", config.api.listen))?;
+    tracing::info!(listen = %config.api.listen, "API listening");
+    let mut api_stop = stop_rx.clone();
+    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
+        while !*api_stop.borrow() {
+            if api_stop.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+    let server_task = tokio::spawn(async move { server.await });
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = updater_task.await;
+    let _ = processor_task.await;
+    let _ = server_task.await;
+    // Dropping the last sender lets the writer flush what is queued and end.
+    drop(sink);
+    let _ = sink_task.await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Runs `job` now and then every `period` until stopped; a slow run delays the next
+/// rather than overlapping it.
+fn spawn_every<F, Fut>(name: &'static str, period: Duration, mut stop: watch::Receiver<bool>, job: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    use tracing::Instrument;
+                    job().instrument(tracing::info_span!("processor", name)).await;
+                }
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() {
+                        return;
+                    }
+                }
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+fn redact(url: &str) -> String {
+    match url.split_once('@') {
+        Some((creds, host)) => match creds.rsplit_once(':') {
+            Some((user, _)) if user.contains("://") => format!("{user}:***@{host}"),
+            _ => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}

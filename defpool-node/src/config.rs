@@ -1,0 +1,913 @@
+//! Node configuration: one TOML file, `DEFPOOL_*` environment overrides, CLI flags.
+//!
+//! Precedence is built-in defaults < file < environment < flags. Everything is
+//! validated once at start; each problem names the key it concerns, so an operator can
+//! fix a file without reading code.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use defpool_core::address;
+use defpool_core::payout::Scheme;
+use defpool_core::{Amount, CoinSpec, FeeRate, Network};
+use serde::{Deserialize, Serialize};
+
+/// The prefix of environment overrides: `DEFPOOL_API__LISTEN` sets `api.listen`.
+pub const ENV_PREFIX: &str = "DEFPOOL_";
+
+/// The whole node configuration as read (after defaults, file and overrides).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory for the embedded database and other node state.
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub api: ApiConfig,
+    pub intervals: IntervalsConfig,
+    pub accounting: AccountingConfig,
+    pub payouts: PayoutsConfig,
+    pub coins: Vec<CoinConfig>,
+    pub ports: Vec<PortConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            database: DatabaseConfig::default(),
+            api: ApiConfig::default(),
+            intervals: IntervalsConfig::default(),
+            accounting: AccountingConfig::default(),
+            payouts: PayoutsConfig::default(),
+            coins: Vec::new(),
+            ports: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://…`; defaults to `sqlite://<data_dir>/defpool.sqlite`.
+    pub url: Option<String>,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            max_connections: 8,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    pub listen: SocketAddr,
+    /// Bearer token for mutations and admin reads; without it those are refused.
+    pub admin_token: Option<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_token: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntervalsConfig {
+    /// How often pending blocks are checked for maturity and credited.
+    #[serde(with = "humantime_serde_compat")]
+    pub balance_update: Duration,
+    /// How often pending payouts are sent and automatic payouts created.
+    #[serde(with = "humantime_serde_compat")]
+    pub payout_process: Duration,
+    /// How often prices and network difficulty are refreshed (proxy mode).
+    #[serde(with = "humantime_serde_compat")]
+    pub profit_monitor: Duration,
+}
+
+impl Default for IntervalsConfig {
+    fn default() -> Self {
+        IntervalsConfig {
+            balance_update: Duration::from_secs(300),
+            payout_process: Duration::from_secs(60),
+            profit_monitor: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountingConfig {
+    /// Shares written per multi-row insert at most.
+    pub share_batch_size: usize,
+    /// Longest a share waits in the sink before it is written.
+    #[serde(with = "humantime_serde_compat")]
+    pub share_flush_interval: Duration,
+    /// Capacity of the bounded channel in front of the share writer.
+    pub share_queue_capacity: usize,
+    /// Window of accepted share work that hashrate estimates cover.
+    #[serde(with = "humantime_serde_compat")]
+    pub hashrate_window: Duration,
+}
+
+impl Default for AccountingConfig {
+    fn default() -> Self {
+        AccountingConfig {
+            share_batch_size: 2_000,
+            share_flush_interval: Duration::from_millis(200),
+            share_queue_capacity: 100_000,
+            hashrate_window: Duration::from_secs(600),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PayoutsConfig {
+    /// How long a payout may sit in `processing` before the processor asks the wallet
+    /// whether it was sent (longer than a wallet call can take).
+    #[serde(with = "humantime_serde_compat")]
+    pub reconcile_after: Duration,
+    /// Most destinations in one payout transaction (Monero allows 16 outputs
+    /// including change).
+    pub max_batch: usize,
+}
+
+impl Default for PayoutsConfig {
+    fn default() -> Self {
+        PayoutsConfig {
+            reconcile_after: Duration::from_secs(180),
+            max_batch: 15,
+        }
+    }
+}
+
+/// Mining mode of a coin.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Pool,
+    Solo,
+    Proxy,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Pool => "pool",
+            Mode::Solo => "solo",
+            Mode::Proxy => "proxy",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CoinConfig {
+    pub symbol: String,
+    #[serde(default)]
+    pub network: Network,
+    #[serde(default)]
+    pub mode: Mode,
+    /// Reward scheme; `solo` mode implies `solo`.
+    #[serde(default)]
+    pub scheme: Scheme,
+    #[serde(default = "default_pplns_factor")]
+    pub pplns_factor: f64,
+    #[serde(default = "default_fee_percent")]
+    pub fee_percent: f64,
+    /// Address block rewards are paid to by the daemon.
+    pub pool_address: String,
+    /// Account the pool fee is credited to; defaults to `pool_address`.
+    #[serde(default)]
+    pub fee_address: Option<String>,
+    /// Confirmations before a block's credits mature; defaults to the coin's coinbase
+    /// maturity (60 for XMR, 100 for LTC/BTC).
+    #[serde(default)]
+    pub maturity: Option<u64>,
+    /// Smallest payout and the default automatic threshold, in decimal coins.
+    #[serde(default = "default_min_payout")]
+    pub min_payout: String,
+    /// Create payouts automatically when a balance reaches its threshold.
+    #[serde(default = "default_true")]
+    pub auto_payout: bool,
+    #[serde(default)]
+    pub daemons: Vec<DaemonConfig>,
+    #[serde(default)]
+    pub wallet: Option<WalletConfig>,
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamConfig>,
+}
+
+fn default_pplns_factor() -> f64 {
+    2.0
+}
+fn default_fee_percent() -> f64 {
+    1.0
+}
+fn default_min_payout() -> String {
+    "0.1".to_string()
+}
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    pub url: String,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WalletConfig {
+    pub url: String,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub url: String,
+    pub login: String,
+    #[serde(default = "default_upstream_password")]
+    pub password: String,
+}
+
+fn default_upstream_password() -> String {
+    "x".to_string()
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Sv1,
+    Sv2,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PortConfig {
+    pub listen: SocketAddr,
+    pub protocol: Protocol,
+    /// A configured coin symbol, or `auto` for profit switching.
+    pub coin: String,
+    #[serde(default = "default_port_difficulty")]
+    pub difficulty: f64,
+    #[serde(default)]
+    pub vardiff: Option<VardiffConfig>,
+    #[serde(default)]
+    pub authority_public_key: Option<String>,
+    #[serde(default)]
+    pub authority_secret_key: Option<String>,
+    #[serde(default)]
+    pub certificate_validity: Option<String>,
+}
+
+fn default_port_difficulty() -> f64 {
+    10_000.0
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VardiffConfig {
+    pub target_seconds: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// One problem in the configuration, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub problem: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.problem)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("environment variable {var}: {problem}")]
+    Env { var: String, problem: String },
+    #[error("config key {key}: {message}")]
+    Shape { key: String, message: String },
+    #[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigProblem>),
+}
+
+/// Values given on the command line; they win over file and environment.
+#[derive(Clone, Debug, Default)]
+pub struct CliOverrides {
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub api_listen: Option<SocketAddr>,
+}
+
+/// Where the config came from, for logs.
+#[derive(Clone, Debug)]
+pub enum ConfigSource {
+    File(PathBuf),
+    Defaults,
+}
+
+impl Config {
+    /// Loads the config: `path` if given (it must exist), else `./defpool.toml` if
+    /// present, else built-in defaults; then environment, then CLI overrides; then
+    /// validates.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        cli: &CliOverrides,
+    ) -> Result<(Config, ConfigSource), ConfigError> {
+        let (mut table, source) = match path {
+            Some(p) => (read_toml(p)?, ConfigSource::File(p.to_path_buf())),
+            None => {
+                let default = Path::new("defpool.toml");
+                if default.exists() {
+                    (read_toml(default)?, ConfigSource::File(default.to_path_buf()))
+                } else {
+                    (toml::Table::new(), ConfigSource::Defaults)
+                }
+            }
+        };
+        apply_env(&mut table, env)?;
+        let mut config: Config = {
+            let de = toml::Value::Table(table);
+            serde_path_to_error::deserialize(de).map_err(|e| ConfigError::Shape {
+                key: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?
+        };
+        if let Some(d) = &cli.data_dir {
+            config.data_dir = d.clone();
+        }
+        if let Some(u) = &cli.database_url {
+            config.database.url = Some(u.clone());
+        }
+        if let Some(l) = cli.api_listen {
+            config.api.listen = l;
+        }
+        config.validate()?;
+        Ok((config, source))
+    }
+
+    /// Parses a config from TOML text with no environment (tests, examples).
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: PathBuf::from("<string>"),
+            message: e.to_string(),
+        })?;
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError::Shape {
+                key: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(u) => u.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("defpool.sqlite").display()),
+        }
+    }
+
+    pub fn coin(&self, symbol: &str) -> Option<&CoinConfig> {
+        self.coins
+            .iter()
+            .find(|c| c.symbol.eq_ignore_ascii_case(symbol))
+    }
+
+    /// Checks every rule and returns all problems at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut push = |key: String, problem: String| problems.push(ConfigProblem { key, problem });
+
+        let url = self.database_url();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            push(
+                "database.url".into(),
+                format!("must start with sqlite:// or postgres://, got {url:?}"),
+            );
+        }
+        if self.database.max_connections == 0 {
+            push("database.max_connections".into(), "must be at least 1".into());
+        }
+        if let Some(t) = &self.api.admin_token {
+            if t.len() < 8 {
+                push("api.admin_token".into(), "must be at least 8 characters".into());
+            }
+        }
+        for (key, d) in [
+            ("intervals.balance_update", self.intervals.balance_update),
+            ("intervals.payout_process", self.intervals.payout_process),
+            ("intervals.profit_monitor", self.intervals.profit_monitor),
+            ("accounting.share_flush_interval", self.accounting.share_flush_interval),
+            ("accounting.hashrate_window", self.accounting.hashrate_window),
+        ] {
+            if d.is_zero() {
+                push(key.into(), "must be longer than zero".into());
+            }
+        }
+        if self.accounting.share_batch_size == 0 || self.accounting.share_batch_size > 10_000 {
+            push(
+                "accounting.share_batch_size".into(),
+                "must be between 1 and 10000".into(),
+            );
+        }
+        if self.accounting.share_queue_capacity < self.accounting.share_batch_size {
+            push(
+                "accounting.share_queue_capacity".into(),
+                "must be at least share_batch_size".into(),
+            );
+        }
+
+        if self.payouts.max_batch == 0 || self.payouts.max_batch > 255 {
+            push("payouts.max_batch".into(), "must be between 1 and 255".into());
+        }
+
+        let mut seen = BTreeSet::new();
+        for (i, coin) in self.coins.iter().enumerate() {
+            let k = |field: &str| format!("coins[{i}].{field}");
+            let Some(spec) = CoinSpec::lookup(&coin.symbol) else {
+                push(
+                    k("symbol"),
+                    format!("unknown coin {:?} (known: XMR, LTC, BTC)", coin.symbol),
+                );
+                continue;
+            };
+            if !seen.insert(spec.symbol) {
+                push(k("symbol"), format!("{} is configured twice", spec.symbol));
+            }
+            if !spec.supports_network(coin.network) {
+                push(
+                    k("network"),
+                    format!("{} has no {} network", spec.symbol, coin.network),
+                );
+            }
+            if !(coin.pplns_factor.is_finite() && coin.pplns_factor > 0.0 && coin.pplns_factor <= 100.0) {
+                push(k("pplns_factor"), "must be above 0 and at most 100".into());
+            }
+            if let Err(e) = FeeRate::from_percent(coin.fee_percent) {
+                push(k("fee_percent"), e.to_string());
+            }
+            if coin.scheme == Scheme::Pps && coin.mode != Mode::Proxy {
+                push(k("scheme"), "pps is only for proxy mode".into());
+            }
+            if let Err(e) = address::validate(spec, coin.network, &coin.pool_address) {
+                push(k("pool_address"), e.to_string());
+            }
+            if let Some(fee) = &coin.fee_address {
+                if let Err(e) = address::validate(spec, coin.network, fee) {
+                    push(k("fee_address"), e.to_string());
+                }
+            }
+            if coin.maturity == Some(0) {
+                push(k("maturity"), "must be at least 1 confirmation".into());
+            }
+            match Amount::from_decimal(&coin.min_payout, spec.decimals) {
+                Ok(a) if a.is_zero() => push(k("min_payout"), "must be above zero".into()),
+                Ok(_) => {}
+                Err(e) => push(k("min_payout"), e.to_string()),
+            }
+            for (j, d) in coin.daemons.iter().enumerate() {
+                if !(d.url.starts_with("http://") || d.url.starts_with("https://")) {
+                    push(
+                        format!("coins[{i}].daemons[{j}].url"),
+                        format!("must be an http(s) URL, got {:?}", d.url),
+                    );
+                }
+            }
+            if let Some(w) = &coin.wallet {
+                if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+                    push(
+                        format!("coins[{i}].wallet.url"),
+                        format!("must be an http(s) URL, got {:?}", w.url),
+                    );
+                }
+            }
+            if coin.mode == Mode::Proxy && coin.upstreams.is_empty() {
+                push(k("upstreams"), "proxy mode needs at least one upstream".into());
+            }
+            for (j, u) in coin.upstreams.iter().enumerate() {
+                if !u.url.starts_with("stratum+tcp://") && !u.url.starts_with("stratum+ssl://") && !u.url.starts_with("stratum2+tcp://") {
+                    push(
+                        format!("coins[{i}].upstreams[{j}].url"),
+                        format!("must be stratum+tcp://, stratum+ssl:// or stratum2+tcp://, got {:?}", u.url),
+                    );
+                }
+            }
+        }
+
+        let mut listens = BTreeSet::new();
+        for (i, port) in self.ports.iter().enumerate() {
+            let k = |field: &str| format!("ports[{i}].{field}");
+            if !listens.insert(port.listen) {
+                push(k("listen"), format!("{} is used by another port", port.listen));
+            }
+            if port.listen == self.api.listen {
+                push(k("listen"), "is the API's address".into());
+            }
+            if !port.coin.eq_ignore_ascii_case("auto") && self.coin(&port.coin).is_none() {
+                push(
+                    k("coin"),
+                    format!("{:?} is neither a configured coin nor \"auto\"", port.coin),
+                );
+            }
+            if !(port.difficulty.is_finite() && port.difficulty > 0.0) {
+                push(k("difficulty"), "must be above zero".into());
+            }
+            if let Some(v) = &port.vardiff {
+                if !(v.target_seconds > 0.0 && v.min > 0.0 && v.max >= v.min) {
+                    push(
+                        k("vardiff"),
+                        "needs target_seconds > 0 and 0 < min <= max".into(),
+                    );
+                }
+            }
+            if port.protocol == Protocol::Sv2
+                && (port.authority_public_key.is_none() || port.authority_secret_key.is_none())
+            {
+                push(
+                    k("authority_secret_key"),
+                    "an sv2 port needs authority_public_key and authority_secret_key".into(),
+                );
+            }
+        }
+
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The effective config as TOML with secrets replaced, for `--print-config`.
+    pub fn to_redacted_toml(&self) -> String {
+        const REDACTED: &str = "<redacted>";
+        let mut c = self.clone();
+        if c.api.admin_token.is_some() {
+            c.api.admin_token = Some(REDACTED.into());
+        }
+        if let Some(url) = &c.database.url {
+            c.database.url = Some(redact_url_password(url));
+        } else {
+            c.database.url = Some(self.database_url());
+        }
+        for coin in &mut c.coins {
+            for d in &mut coin.daemons {
+                if !d.password.is_empty() {
+                    d.password = REDACTED.into();
+                }
+            }
+            if let Some(w) = &mut coin.wallet {
+                if !w.password.is_empty() {
+                    w.password = REDACTED.into();
+                }
+            }
+        }
+        for p in &mut c.ports {
+            if p.authority_secret_key.is_some() {
+                p.authority_secret_key = Some(REDACTED.into());
+            }
+        }
+        toml::to_string_pretty(&c).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+    }
+}
+
+impl CoinConfig {
+    pub fn spec(&self) -> &'static CoinSpec {
+        // Validation guarantees the symbol is known.
+        CoinSpec::lookup(&self.symbol).unwrap_or(&defpool_core::coin::XMR)
+    }
+
+    pub fn fee_rate(&self) -> FeeRate {
+        FeeRate::from_percent(self.fee_percent).unwrap_or(FeeRate::ZERO)
+    }
+
+    pub fn maturity(&self) -> u64 {
+        self.maturity.unwrap_or(self.spec().coinbase_maturity)
+    }
+
+    pub fn min_payout_amount(&self) -> Amount {
+        Amount::from_decimal(&self.min_payout, self.spec().decimals).unwrap_or(Amount::ZERO)
+    }
+
+    pub fn fee_account(&self) -> &str {
+        self.fee_address.as_deref().unwrap_or(&self.pool_address)
+    }
+
+    /// The scheme blocks of this coin are split by.
+    pub fn effective_scheme(&self) -> Scheme {
+        if self.mode == Mode::Solo {
+            Scheme::Solo
+        } else {
+            self.scheme
+        }
+    }
+}
+
+fn redact_url_password(url: &str) -> String {
+    // scheme://user:password@host → scheme://user:<redacted>@host
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((creds, host)) = rest.split_once('@') {
+            if let Some((user, _)) = creds.split_once(':') {
+                return format!("{scheme}://{user}:<redacted>@{host}");
+            }
+        }
+    }
+    url.to_string()
+}
+
+fn read_toml(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Top-level keys an environment variable may address. Other `DEFPOOL_*` variables
+/// (`DEFPOOL_URL`, `DEFPOOL_TOKEN`, test gates) belong to clients and tests.
+const TOP_LEVEL_KEYS: [&str; 8] = [
+    "data_dir",
+    "database",
+    "api",
+    "intervals",
+    "accounting",
+    "payouts",
+    "coins",
+    "ports",
+];
+
+/// Applies `DEFPOOL_SECTION__KEY=value` overrides. Array elements are addressed by
+/// index (`DEFPOOL_COINS__0__FEE_PERCENT=0.5`). Values are read as TOML scalars
+/// (numbers, booleans) when they parse as such, else as strings.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    let mut vars: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+        .collect();
+    vars.sort();
+    for (var, value) in vars {
+        let path: Vec<String> = var[ENV_PREFIX.len()..]
+            .split("__")
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
+        let Some(first) = path.first() else { continue };
+        if !TOP_LEVEL_KEYS.contains(&first.as_str()) {
+            if path.len() > 1 {
+                return Err(ConfigError::Env {
+                    var,
+                    problem: format!(
+                        "{first:?} is not a config section ({})",
+                        TOP_LEVEL_KEYS.join(", ")
+                    ),
+                });
+            }
+            continue;
+        }
+        if path.iter().any(|p| p.is_empty()) {
+            return Err(ConfigError::Env {
+                var,
+                problem: "empty key segment".into(),
+            });
+        }
+        set_path(table, &path, parse_env_value(&value)).map_err(|problem| ConfigError::Env {
+            var: var.clone(),
+            problem,
+        })?;
+    }
+    Ok(())
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    if let Ok(f) = raw.parse::<f64>() {
+        if f.is_finite() {
+            return toml::Value::Float(f);
+        }
+    }
+    match raw {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (head, rest) = path.split_first().ok_or("empty path")?;
+    if rest.is_empty() {
+        // A string field given a number-looking value (a password "1234") must stay a
+        // string; serde would reject an integer there, so keep strings where the file
+        // had a string.
+        let value = match (table.get(head), value) {
+            (Some(toml::Value::String(_)), v) if !v.is_str() => toml::Value::String(scalar_text(&v)),
+            (_, v) => v,
+        };
+        table.insert(head.clone(), value);
+        return Ok(());
+    }
+    let entry = table
+        .entry(head.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    match entry {
+        toml::Value::Table(t) => set_path(t, rest, value),
+        toml::Value::Array(items) => {
+            let idx: usize = rest[0]
+                .parse()
+                .map_err(|_| format!("{head} is a list; address an element by index"))?;
+            let item = items
+                .get_mut(idx)
+                .ok_or_else(|| format!("{head} has no element {idx}"))?;
+            match item {
+                toml::Value::Table(t) if rest.len() > 1 => set_path(t, &rest[1..], value),
+                _ => Err(format!("{head}[{idx}] cannot be set as a whole")),
+            }
+        }
+        _ => Err(format!("{head} is not a section")),
+    }
+}
+
+fn scalar_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `Duration` as humantime strings (`"5m"`, `"200ms"`) in TOML.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!("{text:?} is not a duration like \"30s\" or \"5m\": {e}"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const XMR_ADDR: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A";
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::from_toml_str("").unwrap();
+        assert_eq!(c.api.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.intervals.balance_update, Duration::from_secs(300));
+        assert_eq!(c.intervals.payout_process, Duration::from_secs(60));
+        assert_eq!(c.intervals.profit_monitor, Duration::from_secs(30));
+        assert_eq!(c.database_url(), "sqlite://./data/defpool.sqlite");
+    }
+
+    #[test]
+    fn env_overrides_nested_keys_and_list_elements() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("defpool.toml");
+        std::fs::write(
+            &path,
+            format!("[[coins]]\nsymbol = \"XMR\"\npool_address = \"{XMR_ADDR}\"\n"),
+        )
+        .unwrap();
+        let (c, _) = Config::load(
+            Some(&path),
+            env(&[
+                ("DEFPOOL_API__LISTEN", "127.0.0.1:9090"),
+                ("DEFPOOL_INTERVALS__PAYOUT_PROCESS", "5s"),
+                ("DEFPOOL_COINS__0__FEE_PERCENT", "0.5"),
+                ("DEFPOOL_URL", "http://ignored-by-the-node"),
+            ]),
+            &CliOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.api.listen.to_string(), "127.0.0.1:9090");
+        assert_eq!(c.intervals.payout_process, Duration::from_secs(5));
+        assert_eq!(c.coins[0].fee_percent, 0.5);
+    }
+
+    #[test]
+    fn cli_flags_win_over_env() {
+        let (c, _) = Config::load(
+            None,
+            env(&[("DEFPOOL_API__LISTEN", "127.0.0.1:9090")]),
+            &CliOverrides {
+                api_listen: Some("127.0.0.1:7070".parse().unwrap()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.api.listen.to_string(), "127.0.0.1:7070");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::from_toml_str("[api]\nlisten = \"127.0.0.1:1\"\nadmin_tokn = \"x\"\n")
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("api"), "{text}");
+        assert!(text.contains("admin_tokn"), "{text}");
+    }
+
+    #[test]
+    fn bad_values_are_named_by_key() {
+        let err = Config::from_toml_str(&format!(
+            "[[coins]]\nsymbol = \"XMR\"\npool_address = \"4notanaddress\"\nfee_percent = 150.0\nmin_payout = \"abc\"\n\n[[coins]]\nsymbol = \"DOGE\"\npool_address = \"x\"\n\n[[ports]]\nlisten = \"0.0.0.0:3333\"\nprotocol = \"sv1\"\ncoin = \"LTC\"\n"
+        ))
+        .unwrap_err();
+        let ConfigError::Invalid(problems) = err else {
+            panic!("expected validation errors, got {err}");
+        };
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"coins[0].pool_address"), "{keys:?}");
+        assert!(keys.contains(&"coins[0].fee_percent"), "{keys:?}");
+        assert!(keys.contains(&"coins[0].min_payout"), "{keys:?}");
+        assert!(keys.contains(&"coins[1].symbol"), "{keys:?}");
+        assert!(keys.contains(&"ports[0].coin"), "{keys:?}");
+    }
+
+    #[test]
+    fn bad_duration_is_named() {
+        let err = Config::from_toml_str("[intervals]\nbalance_update = \"soon\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("intervals.balance_update"), "{text}");
+        assert!(text.contains("soon"), "{text}");
+    }
+
+    #[test]
+    fn env_section_typo_is_an_error() {
+        let err = Config::load(
+            None,
+            env(&[("DEFPOOL_APY__LISTEN", "127.0.0.1:1")]),
+            &CliOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("DEFPOOL_APY__LISTEN"));
+    }
+
+    #[test]
+    fn print_config_redacts_secrets_and_parses_back() {
+        let c = Config::from_toml_str(&format!(
+            "[api]\nadmin_token = \"supersecret\"\n[[coins]]\nsymbol = \"XMR\"\npool_address = \"{XMR_ADDR}\"\n[coins.wallet]\nurl = \"http://127.0.0.1:18083\"\npassword = \"pw\"\n"
+        ))
+        .unwrap();
+        let printed = c.to_redacted_toml();
+        assert!(!printed.contains("supersecret"));
+        assert!(!printed.contains("\"pw\""));
+        assert!(printed.contains("balance_update = \"5m\""), "{printed}");
+        let back = Config::from_toml_str(&printed).unwrap();
+        assert_eq!(back.coins[0].pool_address, XMR_ADDR);
+    }
+}

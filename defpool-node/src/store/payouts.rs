@@ -1,0 +1,340 @@
+//! Payouts: pending → processing → completed | failed, each step one transaction.
+//!
+//! The debit is written when the payout is created; `processing` is committed before
+//! the wallet is called (the intent), so after a crash the processor knows which
+//! payouts may have been sent and reconciles them with the wallet instead of sending
+//! again. A failed payout is credited back.
+
+use defpool_core::api::PayoutStatus;
+use defpool_core::Amount;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::blocks::add_to_balance;
+use super::{amount_from_db, amount_to_db, now_ms, Store, StoreError, StoreResult};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PayoutRecord {
+    pub id: i64,
+    pub coin: String,
+    pub account: String,
+    pub amount: Amount,
+    pub fee: Option<Amount>,
+    pub status: PayoutStatus,
+    pub reason: Option<String>,
+    pub tx_hash: Option<String>,
+    pub origin: String,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub processing_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Filter and page of a payout listing.
+#[derive(Clone, Debug, Default)]
+pub struct PayoutQuery {
+    pub account: Option<String>,
+    pub coin: Option<String>,
+    pub status: Option<PayoutStatus>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+const PAYOUT_COLUMNS: &str = "id, coin, account, amount, fee, status, reason, tx_hash, origin, \
+    attempts, next_attempt_at, processing_at, created_at, updated_at";
+
+fn payout_from_row(r: &AnyRow) -> StoreResult<PayoutRecord> {
+    let status: String = r.try_get(5)?;
+    Ok(PayoutRecord {
+        id: r.try_get(0)?,
+        coin: r.try_get(1)?,
+        account: r.try_get(2)?,
+        amount: amount_from_db(r.try_get(3)?)?,
+        fee: r
+            .try_get::<Option<i64>, _>(4)?
+            .map(amount_from_db)
+            .transpose()?,
+        status: PayoutStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("payout status {status:?}")))?,
+        reason: r.try_get(6)?,
+        tx_hash: r.try_get(7)?,
+        origin: r.try_get(8)?,
+        attempts: r.try_get::<i64, _>(9)? as u32,
+        next_attempt_at: r.try_get(10)?,
+        processing_at: r.try_get(11)?,
+        created_at: r.try_get(12)?,
+        updated_at: r.try_get(13)?,
+    })
+}
+
+impl Store {
+    /// Creates a payout and debits the balance in one transaction. Fails with
+    /// `InsufficientBalance` when the balance is short, and with `Conflict` when the
+    /// account already has an open payout for the coin.
+    pub async fn create_payout(
+        &self,
+        coin: &str,
+        account: &str,
+        amount: Amount,
+        origin: &str,
+        reason: Option<&str>,
+    ) -> StoreResult<PayoutRecord> {
+        let amount_db = amount_to_db(amount)?;
+        let now = now_ms();
+        let mut wtx = self.begin_write().await?;
+        let debited = sqlx::query(
+            "UPDATE balances SET balance = balance - $3, updated_at = $4 \
+             WHERE coin = $1 AND account = $2 AND balance >= $3",
+        )
+        .bind(coin)
+        .bind(account)
+        .bind(amount_db)
+        .bind(now)
+        .execute(&mut *wtx.tx)
+        .await?
+        .rows_affected();
+        if debited != 1 {
+            let available: Option<i64> = sqlx::query(
+                "SELECT balance FROM balances WHERE coin = $1 AND account = $2",
+            )
+            .bind(coin)
+            .bind(account)
+            .fetch_optional(&mut *wtx.tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+            return Err(StoreError::InsufficientBalance {
+                available: available.unwrap_or(0).max(0) as u64,
+                requested: amount.atomic(),
+            });
+        }
+        let open: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM payouts WHERE coin = $1 AND account = $2 \
+             AND status IN ('pending', 'processing')",
+        )
+        .bind(coin)
+        .bind(account)
+        .fetch_one(&mut *wtx.tx)
+        .await?
+        .try_get(0)?;
+        if open > 0 {
+            return Err(StoreError::Conflict(format!(
+                "{account} already has an open {coin} payout"
+            )));
+        }
+        let row = sqlx::query(&format!(
+            "INSERT INTO payouts (coin, account, amount, status, reason, origin, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $6) RETURNING {PAYOUT_COLUMNS}"
+        ))
+        .bind(coin)
+        .bind(account)
+        .bind(amount_db)
+        .bind(reason)
+        .bind(origin)
+        .bind(now)
+        .fetch_one(&mut *wtx.tx)
+        .await?;
+        let payout = payout_from_row(&row)?;
+        sqlx::query(
+            "INSERT INTO ledger_entries (coin, account, kind, delta, payout_id, created_at) \
+             VALUES ($1, $2, 'payout', $3, $4, $5)",
+        )
+        .bind(coin)
+        .bind(account)
+        .bind(-amount_db)
+        .bind(payout.id)
+        .bind(now)
+        .execute(&mut *wtx.tx)
+        .await?;
+        wtx.commit().await?;
+        Ok(payout)
+    }
+
+    pub async fn payout(&self, id: i64) -> StoreResult<Option<PayoutRecord>> {
+        let row = sqlx::query(&format!("SELECT {PAYOUT_COLUMNS} FROM payouts WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(payout_from_row).transpose()
+    }
+
+    /// Payouts, newest first, filtered and paged.
+    pub async fn payouts(&self, q: &PayoutQuery) -> StoreResult<Vec<PayoutRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PAYOUT_COLUMNS} FROM payouts \
+             WHERE ($1 = '' OR account = $1) AND ($2 = '' OR coin = $2) \
+             AND ($3 = '' OR status = $3) AND id < $4 ORDER BY id DESC LIMIT $5"
+        ))
+        .bind(q.account.clone().unwrap_or_default())
+        .bind(q.coin.clone().unwrap_or_default())
+        .bind(q.status.map(|s| s.as_str()).unwrap_or(""))
+        .bind(q.before_id.unwrap_or(i64::MAX))
+        .bind(q.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(payout_from_row).collect()
+    }
+
+    /// Pending payouts of `coin` whose retry time has come, oldest first.
+    pub async fn due_payouts(&self, coin: &str, now: i64, limit: i64) -> StoreResult<Vec<PayoutRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE coin = $1 AND status = 'pending' \
+             AND next_attempt_at <= $2 ORDER BY id LIMIT $3"
+        ))
+        .bind(coin)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(payout_from_row).collect()
+    }
+
+    /// Payouts left in `processing`: after a crash these may or may not have been sent.
+    pub async fn processing_payouts(&self, coin: &str) -> StoreResult<Vec<PayoutRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE coin = $1 AND status = 'processing' ORDER BY id"
+        ))
+        .bind(coin)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(payout_from_row).collect()
+    }
+
+    /// Writes the intent: moves pending payouts to processing before the wallet call.
+    /// Returns the ids that really moved (another processor may have taken some).
+    pub async fn mark_processing(&self, ids: &[i64]) -> StoreResult<Vec<i64>> {
+        let now = now_ms();
+        let mut wtx = self.begin_write().await?;
+        let mut moved = Vec::with_capacity(ids.len());
+        for id in ids {
+            let n = sqlx::query(
+                "UPDATE payouts SET status = 'processing', processing_at = $2, \
+                 attempts = attempts + 1, updated_at = $2 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(*id)
+            .bind(now)
+            .execute(&mut *wtx.tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                moved.push(*id);
+            }
+        }
+        wtx.commit().await?;
+        Ok(moved)
+    }
+
+    /// Records a sent transaction for processing payouts. The network fee is split
+    /// over the payouts of the batch by the caller (`fees` pairs with `ids`).
+    pub async fn complete_payouts(
+        &self,
+        ids_and_fees: &[(i64, Amount)],
+        tx_hash: &str,
+    ) -> StoreResult<()> {
+        let now = now_ms();
+        let mut wtx = self.begin_write().await?;
+        for (id, fee) in ids_and_fees {
+            let row = sqlx::query(
+                "UPDATE payouts SET status = 'completed', tx_hash = $2, fee = $3, reason = NULL, \
+                 updated_at = $4 WHERE id = $1 AND status = 'processing' RETURNING coin, account, amount",
+            )
+            .bind(*id)
+            .bind(tx_hash)
+            .bind(amount_to_db(*fee)?)
+            .bind(now)
+            .fetch_optional(&mut *wtx.tx)
+            .await?;
+            let Some(row) = row else {
+                return Err(StoreError::Conflict(format!("payout {id} is not processing")));
+            };
+            let (coin, account, amount): (String, String, i64) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            sqlx::query(
+                "UPDATE balances SET paid = paid + $3, updated_at = $4 WHERE coin = $1 AND account = $2",
+            )
+            .bind(&coin)
+            .bind(&account)
+            .bind(amount)
+            .bind(now)
+            .execute(&mut *wtx.tx)
+            .await?;
+        }
+        wtx.commit().await
+    }
+
+    /// Fails an open payout with `reason` and credits its amount back.
+    pub async fn fail_payout(&self, id: i64, reason: &str) -> StoreResult<()> {
+        let now = now_ms();
+        let mut wtx = self.begin_write().await?;
+        let row = sqlx::query(
+            "UPDATE payouts SET status = 'failed', reason = $2, updated_at = $3 \
+             WHERE id = $1 AND status IN ('pending', 'processing') RETURNING coin, account, amount",
+        )
+        .bind(id)
+        .bind(reason)
+        .bind(now)
+        .fetch_optional(&mut *wtx.tx)
+        .await?;
+        let Some(row) = row else {
+            return Err(StoreError::Conflict(format!("payout {id} is not open")));
+        };
+        let (coin, account, amount): (String, String, i64) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        sqlx::query(
+            "INSERT INTO ledger_entries (coin, account, kind, delta, payout_id, created_at) \
+             VALUES ($1, $2, 'payout_refund', $3, $4, $5)",
+        )
+        .bind(&coin)
+        .bind(&account)
+        .bind(amount)
+        .bind(id)
+        .bind(now)
+        .execute(&mut *wtx.tx)
+        .await?;
+        add_to_balance(&mut wtx.tx, &coin, &account, amount, 0, now).await?;
+        wtx.commit().await
+    }
+
+    /// Puts a processing payout back to pending after a transient error (the wallet
+    /// did not send), to be retried at `next_attempt_at`.
+    pub async fn retry_payout_later(&self, id: i64, reason: &str, next_attempt_at: i64) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE payouts SET status = 'pending', reason = $2, next_attempt_at = $3, updated_at = $4 \
+             WHERE id = $1 AND status = 'processing'",
+        )
+        .bind(id)
+        .bind(reason)
+        .bind(next_attempt_at)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Shows why pending payouts of a coin are not moving (e.g. no wallet configured).
+    pub async fn set_pending_reason(&self, coin: &str, reason: &str) -> StoreResult<u64> {
+        Ok(sqlx::query(
+            "UPDATE payouts SET reason = $2, updated_at = $3 WHERE coin = $1 AND status = 'pending' \
+             AND (reason IS NULL OR reason <> $2)",
+        )
+        .bind(coin)
+        .bind(reason)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+}
+
+impl Store {
+    /// Whether a completed payout already records this transaction.
+    pub async fn tx_hash_known(&self, tx_hash: &str) -> StoreResult<bool> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM payouts WHERE tx_hash = $1")
+            .bind(tx_hash)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(n > 0)
+    }
+}
