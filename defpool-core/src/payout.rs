@@ -213,8 +213,9 @@ fn mul_div_rem(a: u128, b: u128, c: u128) -> (u128, u128) {
     // (q1·c + r1)·2^64 + a·bl, divided by c
     let (q2, r2) = shl64_div(r1, c);
     let (q3, r3) = (a * bl / c, a * bl % c);
-    let r = r2 + r3; // both < c
-    let (q4, r4) = if r >= c || r < r2 { (1, r.wrapping_sub(c)) } else { (0, r) };
+    // r2 + r3 < 2c may exceed u128: an overflow means the true sum is above c.
+    let (r, overflowed) = r2.overflowing_add(r3);
+    let (q4, r4) = if overflowed || r >= c { (1, r.wrapping_sub(c)) } else { (0, r) };
     ((q1 << 64) + q2 + q3 + q4, r4)
 }
 

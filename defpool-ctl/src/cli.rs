@@ -12,6 +12,9 @@ use defpool_core::api::{BlockStatus, PayoutRequest, PayoutSettingsUpdate, Payout
 use defpool_core::units::AmountError;
 use defpool_core::{Amount, CoinSpec};
 
+/// Help section of the options every subcommand accepts.
+const GLOBAL: &str = "Global options";
+
 /// Admin CLI of a DefPool node: balances, payouts, blocks, pool state and the ledger
 /// audit, over the node's REST API.
 #[derive(Debug, Parser)]
@@ -22,17 +25,24 @@ pub struct Cli {
         long,
         env = "DEFPOOL_URL",
         default_value = "http://127.0.0.1:8080",
-        global = true
+        global = true,
+        help_heading = GLOBAL
     )]
     pub url: String,
 
     /// Admin token, sent as `Authorization: Bearer TOKEN`; needed by `payout request`,
     /// `settings set` and `audit`.
-    #[arg(long, env = "DEFPOOL_TOKEN", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "DEFPOOL_TOKEN",
+        hide_env_values = true,
+        global = true,
+        help_heading = GLOBAL
+    )]
     pub token: Option<String>,
 
     /// Print the node's JSON response (pretty-printed) instead of tables, for scripts.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
 
     /// Seconds to wait for the node before giving up on a request.
@@ -41,7 +51,8 @@ pub struct Cli {
         value_name = "SECONDS",
         default_value_t = 10,
         value_parser = clap::value_parser!(u64).range(1..),
-        global = true
+        global = true,
+        help_heading = GLOBAL
     )]
     pub timeout: u64,
 
