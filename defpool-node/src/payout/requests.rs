@@ -90,6 +90,13 @@ pub async fn request_payout(
             minimum: show(minimum),
         });
     }
+    if amount > balance {
+        return Err(PayoutRequestError::InsufficientBalance {
+            coin: spec.symbol.into(),
+            available: show(balance),
+            requested: show(amount),
+        });
+    }
     store
         .create_payout(spec.symbol, wallet, amount, "manual", None)
         .await

@@ -5,10 +5,13 @@
 pub mod db;
 pub mod monero;
 pub mod node;
+pub mod pool;
 
 /// `DEFPOOL_REQUIRE_DAEMONS=1` (set by CI) turns a missing daemon into a failure.
 pub fn daemons_required() -> bool {
-    std::env::var("DEFPOOL_REQUIRE_DAEMONS").map(|v| v == "1").unwrap_or(false)
+    std::env::var("DEFPOOL_REQUIRE_DAEMONS")
+        .map(|v| v == "1")
+        .unwrap_or(false)
 }
 
 /// Whether `program` is on PATH; panics when it is not and daemons are required.
@@ -17,8 +20,13 @@ pub fn have_program(program: &str) -> bool {
         .map(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
         .unwrap_or(false);
     if !found {
-        assert!(!daemons_required(), "{program} is not installed but DEFPOOL_REQUIRE_DAEMONS=1");
-        eprintln!("SKIPPED: {program} is not installed (set DEFPOOL_REQUIRE_DAEMONS=1 to fail instead)");
+        assert!(
+            !daemons_required(),
+            "{program} is not installed but DEFPOOL_REQUIRE_DAEMONS=1"
+        );
+        eprintln!(
+            "SKIPPED: {program} is not installed (set DEFPOOL_REQUIRE_DAEMONS=1 to fail instead)"
+        );
     }
     found
 }

@@ -63,39 +63,62 @@ impl Monerod {
             p2p_port,
             url: format!("http://127.0.0.1:{rpc_port}"),
             data_dir,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("http"),
         };
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             if d.try_rpc("get_info", json!({})).await.is_ok() {
                 return d;
             }
-            assert!(Instant::now() < deadline, "monerod did not answer within 90 s (log in {})", d.data_dir.display());
+            assert!(
+                Instant::now() < deadline,
+                "monerod did not answer within 90 s (log in {})",
+                d.data_dir.display()
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 
     pub async fn try_rpc(&self, method: &str, params: Value) -> Result<Value, String> {
-        json_rpc(&self.http, &format!("{}/json_rpc", self.url), method, params).await
+        json_rpc(
+            &self.http,
+            &format!("{}/json_rpc", self.url),
+            method,
+            params,
+        )
+        .await
     }
 
     pub async fn rpc(&self, method: &str, params: Value) -> Value {
-        self.try_rpc(method, params).await.unwrap_or_else(|e| panic!("monerod {method}: {e}"))
+        self.try_rpc(method, params)
+            .await
+            .unwrap_or_else(|e| panic!("monerod {method}: {e}"))
     }
 
     /// Mines `n` blocks to `address` and returns the new height (block count).
     pub async fn generate(&self, n: u64, address: &str) -> u64 {
         let r = self
-            .rpc("generateblocks", json!({"amount_of_blocks": n, "wallet_address": address, "starting_nonce": 0}))
+            .rpc(
+                "generateblocks",
+                json!({"amount_of_blocks": n, "wallet_address": address, "starting_nonce": 0}),
+            )
             .await;
         r["height"].as_u64().expect("generateblocks height") + 1
     }
 
     /// `(hash, reward)` of the block at `height`.
     pub async fn block_at(&self, height: u64) -> (String, u64) {
-        let r = self.rpc("get_block_header_by_height", json!({"height": height})).await;
+        let r = self
+            .rpc("get_block_header_by_height", json!({"height": height}))
+            .await;
         let h = &r["block_header"];
-        (h["hash"].as_str().expect("hash").to_string(), h["reward"].as_u64().expect("reward"))
+        (
+            h["hash"].as_str().expect("hash").to_string(),
+            h["reward"].as_u64().expect("reward"),
+        )
     }
 
     /// Height of the newest block.
@@ -156,29 +179,47 @@ impl WalletRpc {
             child,
             port,
             url: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(120)).build().expect("http"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .expect("http"),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if w.try_call("get_version", json!({})).await.is_ok() {
                 return w;
             }
-            assert!(Instant::now() < deadline, "monero-wallet-rpc did not answer within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "monero-wallet-rpc did not answer within 60 s"
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 
     pub async fn try_call(&self, method: &str, params: Value) -> Result<Value, String> {
-        json_rpc(&self.http, &format!("{}/json_rpc", self.url), method, params).await
+        json_rpc(
+            &self.http,
+            &format!("{}/json_rpc", self.url),
+            method,
+            params,
+        )
+        .await
     }
 
     pub async fn call(&self, method: &str, params: Value) -> Value {
-        self.try_call(method, params).await.unwrap_or_else(|e| panic!("wallet {method}: {e}"))
+        self.try_call(method, params)
+            .await
+            .unwrap_or_else(|e| panic!("wallet {method}: {e}"))
     }
 
     /// Creates (and opens) a wallet; returns its primary address.
     pub async fn create_wallet(&self, name: &str) -> String {
-        self.call("create_wallet", json!({"filename": name, "language": "English"})).await;
+        self.call(
+            "create_wallet",
+            json!({"filename": name, "language": "English"}),
+        )
+        .await;
         self.address().await
     }
 
@@ -193,12 +234,20 @@ impl WalletRpc {
     pub async fn balance(&self) -> (u64, u64) {
         self.call("refresh", json!({})).await;
         let r = self.call("get_balance", json!({"account_index": 0})).await;
-        (r["balance"].as_u64().unwrap_or(0), r["unlocked_balance"].as_u64().unwrap_or(0))
+        (
+            r["balance"].as_u64().unwrap_or(0),
+            r["unlocked_balance"].as_u64().unwrap_or(0),
+        )
     }
 
     /// Outgoing transfers (confirmed, pending and in the pool).
     pub async fn outgoing(&self) -> Vec<Value> {
-        let r = self.call("get_transfers", json!({"out": true, "pending": true, "pool": true})).await;
+        let r = self
+            .call(
+                "get_transfers",
+                json!({"out": true, "pending": true, "pool": true}),
+            )
+            .await;
         ["out", "pending", "pool"]
             .iter()
             .flat_map(|k| r[*k].as_array().cloned().unwrap_or_default())
@@ -213,9 +262,19 @@ impl Drop for WalletRpc {
     }
 }
 
-async fn json_rpc(http: &reqwest::Client, url: &str, method: &str, params: Value) -> Result<Value, String> {
+async fn json_rpc(
+    http: &reqwest::Client,
+    url: &str,
+    method: &str,
+    params: Value,
+) -> Result<Value, String> {
     let body = json!({"jsonrpc": "2.0", "id": "0", "method": method, "params": params});
-    let resp = http.post(url).json(&body).send().await.map_err(|e| e.to_string())?;
+    let resp = http
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     let v: Value = resp.json().await.map_err(|e| e.to_string())?;
     if let Some(err) = v.get("error") {
         return Err(err.to_string());

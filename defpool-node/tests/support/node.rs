@@ -90,7 +90,10 @@ impl Node {
             api: listen,
             token: token.to_string(),
             stderr,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http"),
         }
     }
 
@@ -101,12 +104,21 @@ impl Node {
     pub async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(r) = self.http.get(format!("{}/api/v1/health", self.api)).send().await {
+            if let Ok(r) = self
+                .http
+                .get(format!("{}/api/v1/health", self.api))
+                .send()
+                .await
+            {
                 if r.status().is_success() {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "node did not come up; log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "node did not come up; log:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -115,7 +127,11 @@ impl Node {
     pub async fn wait_for_log(&self, needle: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while !self.log().contains(needle) {
-            assert!(Instant::now() < deadline, "node never logged {needle:?}; log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "node never logged {needle:?}; log:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -136,7 +152,13 @@ impl Node {
     }
 
     /// GET/POST/PUT with optional token; returns (status, JSON body).
-    pub async fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, Value) {
         let url = format!("{}{}", self.api, path);
         let mut req = match method {
             "GET" => self.http.get(url),
@@ -148,12 +170,17 @@ impl Node {
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b.to_string());
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
         }
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
         let text = resp.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn get(&self, path: &str) -> Value {
@@ -169,7 +196,11 @@ impl Node {
 
     pub fn ctl_with_token(&self, token: Option<&str>, args: &[&str]) -> Output {
         let mut cmd = Command::new(ctl_bin());
-        cmd.arg("--url").arg(&self.api).args(args).env_remove("DEFPOOL_TOKEN").env_remove("DEFPOOL_URL");
+        cmd.arg("--url")
+            .arg(&self.api)
+            .args(args)
+            .env_remove("DEFPOOL_TOKEN")
+            .env_remove("DEFPOOL_URL");
         if let Some(t) = token {
             cmd.env("DEFPOOL_TOKEN", t);
         }
@@ -194,6 +225,9 @@ pub fn ctl_json(node: &Node, args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("defpool-ctl {args:?} printed invalid JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        panic!(
+            "defpool-ctl {args:?} printed invalid JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
     })
 }
