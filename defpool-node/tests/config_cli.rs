@@ -77,3 +77,13 @@ fn missing_config_file_is_an_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/defpool.toml"));
 }
+
+#[test]
+fn example_config_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../defpool.example.toml");
+    let out = node().args(["--config", example, "--print-config"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("symbol = \"XMR\""));
+    assert!(!text.contains("change-me-please"));
+}

@@ -265,4 +265,22 @@ async fn payouts_wait_with_a_reason_when_no_wallet_is_configured() {
     let health = node.get("/api/v1/health").await;
     assert!(health["components"].as_array().unwrap().iter().any(|c| c["name"] == "wallet:XMR" && c["status"] == "not_configured"));
     assert_eq!(node.get("/api/v1/admin/audit").await["ok"], true);
+
+    // Tamper with the balances projection behind the node's back: the audit finds
+    // it and `defpool-ctl audit` fails with exit code 1.
+    let store = defpool_node::store::Store::connect(&pool.db_url, 1).await.unwrap();
+    sqlx::query("UPDATE balances SET balance = balance + 7 WHERE account = $1")
+        .bind(MINER_C)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.close().await;
+    let out = node.ctl(&["audit"]);
+    assert_eq!(out.status.code(), Some(1), "a dirty audit exits 1");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("balance") && text.contains(&MINER_C[..8]), "{text}");
+    let report = node.get("/api/v1/admin/audit").await;
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["differences"][0]["kind"], "balance");
+    assert_eq!(report["differences"][0]["subject"], MINER_C);
 }

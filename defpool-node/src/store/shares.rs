@@ -42,94 +42,48 @@ impl Store {
         if shares.is_empty() {
             return Ok(None);
         }
+        if self.backend == Backend::Postgres {
+            return self.insert_shares_postgres(shares).await;
+        }
         let mut wtx = self.begin_write().await?;
-        match self.backend {
-            Backend::Sqlite => {
-                for chunk in shares.chunks(SQLITE_ROWS_PER_STATEMENT) {
-                    let mut sql = String::with_capacity(96 + chunk.len() * 40);
-                    sql.push_str(
-                        "INSERT INTO shares (coin, miner, worker, difficulty, network_difficulty, \
-                         height, accepted, solo, created_at) VALUES ",
-                    );
-                    for i in 0..chunk.len() {
-                        if i > 0 {
-                            sql.push(',');
-                        }
-                        let b = i * SHARE_COLUMNS;
-                        sql.push_str(&format!(
-                            "(${},${},${},${},${},${},${},${},${})",
-                            b + 1,
-                            b + 2,
-                            b + 3,
-                            b + 4,
-                            b + 5,
-                            b + 6,
-                            b + 7,
-                            b + 8,
-                            b + 9
-                        ));
-                    }
-                    let mut q = sqlx::query(&sql);
-                    for s in chunk {
-                        q = q
-                            .bind(&s.coin)
-                            .bind(&s.miner)
-                            .bind(&s.worker)
-                            .bind(s.difficulty)
-                            .bind(s.network_difficulty)
-                            .bind(s.height as i64)
-                            .bind(i64::from(s.accepted))
-                            .bind(i64::from(s.solo))
-                            .bind(s.created_at);
-                    }
-                    q.execute(&mut *wtx.tx).await?;
+        for chunk in shares.chunks(SQLITE_ROWS_PER_STATEMENT) {
+            let mut sql = String::with_capacity(96 + chunk.len() * 40);
+            sql.push_str(
+                "INSERT INTO shares (coin, miner, worker, difficulty, network_difficulty, \
+                 height, accepted, solo, created_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
                 }
+                let b = i * SHARE_COLUMNS;
+                sql.push_str(&format!(
+                    "(${},${},${},${},${},${},${},${},${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8,
+                    b + 9
+                ));
             }
-            Backend::Postgres => {
-                // Committed through the native pool: `Any` cannot bind arrays. The
-                // miners/workers upsert below still runs in `wtx`; both are idempotent
-                // with respect to each other (shares first, then their owners).
-                let pg = self.pg.as_ref().ok_or_else(|| {
-                    super::StoreError::Corrupt("postgres pool missing".into())
-                })?;
-                let mut coin = Vec::with_capacity(shares.len());
-                let mut miner = Vec::with_capacity(shares.len());
-                let mut worker = Vec::with_capacity(shares.len());
-                let mut diff = Vec::with_capacity(shares.len());
-                let mut ndiff = Vec::with_capacity(shares.len());
-                let mut height = Vec::with_capacity(shares.len());
-                let mut accepted = Vec::with_capacity(shares.len());
-                let mut solo = Vec::with_capacity(shares.len());
-                let mut created = Vec::with_capacity(shares.len());
-                for s in shares {
-                    coin.push(s.coin.as_str());
-                    miner.push(s.miner.as_str());
-                    worker.push(s.worker.as_str());
-                    diff.push(s.difficulty);
-                    ndiff.push(s.network_difficulty);
-                    height.push(s.height as i64);
-                    accepted.push(i64::from(s.accepted));
-                    solo.push(i64::from(s.solo));
-                    created.push(s.created_at);
-                }
-                sqlx::query(
-                    "INSERT INTO shares (coin, miner, worker, difficulty, network_difficulty, \
-                     height, accepted, solo, created_at) \
-                     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::float8[], \
-                     $5::float8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[])",
-                )
-                .bind(&coin)
-                .bind(&miner)
-                .bind(&worker)
-                .bind(&diff)
-                .bind(&ndiff)
-                .bind(&height)
-                .bind(&accepted)
-                .bind(&solo)
-                .bind(&created)
-                .execute(pg)
-                .await?;
+            let mut q = sqlx::query(&sql);
+            for s in chunk {
+                q = q
+                    .bind(&s.coin)
+                    .bind(&s.miner)
+                    .bind(&s.worker)
+                    .bind(s.difficulty)
+                    .bind(s.network_difficulty)
+                    .bind(s.height as i64)
+                    .bind(i64::from(s.accepted))
+                    .bind(i64::from(s.solo))
+                    .bind(s.created_at);
             }
+            q.execute(&mut *wtx.tx).await?;
         }
         upsert_owners(&mut wtx.tx, shares).await?;
         let last: Option<i64> = sqlx::query("SELECT MAX(id) FROM shares")
@@ -137,6 +91,105 @@ impl Store {
             .await?
             .try_get(0)?;
         wtx.commit().await?;
+        Ok(last)
+    }
+
+    /// PostgreSQL: `UNNEST` array inserts for the shares and their owners, in one
+    /// transaction on the native pool (`Any` cannot bind arrays). A batch that fails
+    /// part-way writes nothing, so the sink's retry cannot store a share twice.
+    async fn insert_shares_postgres(&self, shares: &[NewShare]) -> StoreResult<Option<i64>> {
+        let pg = self
+            .pg
+            .as_ref()
+            .ok_or_else(|| super::StoreError::Corrupt("postgres pool missing".into()))?;
+        let mut coin = Vec::with_capacity(shares.len());
+        let mut miner = Vec::with_capacity(shares.len());
+        let mut worker = Vec::with_capacity(shares.len());
+        let mut diff = Vec::with_capacity(shares.len());
+        let mut ndiff = Vec::with_capacity(shares.len());
+        let mut height = Vec::with_capacity(shares.len());
+        let mut accepted = Vec::with_capacity(shares.len());
+        let mut solo = Vec::with_capacity(shares.len());
+        let mut created = Vec::with_capacity(shares.len());
+        for s in shares {
+            coin.push(s.coin.as_str());
+            miner.push(s.miner.as_str());
+            worker.push(s.worker.as_str());
+            diff.push(s.difficulty);
+            ndiff.push(s.network_difficulty);
+            height.push(s.height as i64);
+            accepted.push(i64::from(s.accepted));
+            solo.push(i64::from(s.solo));
+            created.push(s.created_at);
+        }
+        let mut tx = pg.begin().await?;
+        sqlx::query(
+            "INSERT INTO shares (coin, miner, worker, difficulty, network_difficulty, \
+             height, accepted, solo, created_at) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::float8[], \
+             $5::float8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[])",
+        )
+        .bind(&coin)
+        .bind(&miner)
+        .bind(&worker)
+        .bind(&diff)
+        .bind(&ndiff)
+        .bind(&height)
+        .bind(&accepted)
+        .bind(&solo)
+        .bind(&created)
+        .execute(&mut *tx)
+        .await?;
+
+        let (miners, workers) = latest_owners(shares);
+        let mut m_coin = Vec::with_capacity(miners.len());
+        let mut m_address = Vec::with_capacity(miners.len());
+        let mut m_at = Vec::with_capacity(miners.len());
+        for ((c, a), at) in miners {
+            m_coin.push(c);
+            m_address.push(a);
+            m_at.push(at);
+        }
+        sqlx::query(
+            "INSERT INTO miners (coin, address, created_at, updated_at, last_share_at) \
+             SELECT c, a, t, t, t FROM UNNEST($1::text[], $2::text[], $3::int8[]) AS o (c, a, t) \
+             ON CONFLICT (coin, address) DO UPDATE SET last_share_at = excluded.last_share_at, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&m_coin)
+        .bind(&m_address)
+        .bind(&m_at)
+        .execute(&mut *tx)
+        .await?;
+        let mut w_coin = Vec::with_capacity(workers.len());
+        let mut w_miner = Vec::with_capacity(workers.len());
+        let mut w_name = Vec::with_capacity(workers.len());
+        let mut w_at = Vec::with_capacity(workers.len());
+        for ((c, m, n), at) in workers {
+            w_coin.push(c);
+            w_miner.push(m);
+            w_name.push(n);
+            w_at.push(at);
+        }
+        sqlx::query(
+            "INSERT INTO workers (coin, miner, name, created_at, updated_at, last_share_at) \
+             SELECT c, m, n, t, t, t FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[]) \
+             AS o (c, m, n, t) \
+             ON CONFLICT (coin, miner, name) DO UPDATE SET last_share_at = excluded.last_share_at, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&w_coin)
+        .bind(&w_miner)
+        .bind(&w_name)
+        .bind(&w_at)
+        .execute(&mut *tx)
+        .await?;
+
+        let last: Option<i64> = sqlx::query("SELECT MAX(id) FROM shares")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        tx.commit().await?;
         Ok(last)
     }
 
@@ -202,11 +255,15 @@ impl Store {
     }
 }
 
-/// Records each distinct miner and worker of the batch with its newest share time.
-async fn upsert_owners(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+/// Each distinct `(coin, miner)` and `(coin, miner, worker)` of a batch with its newest
+/// share time, sorted so concurrent writers lock owner rows in the same order.
+#[allow(clippy::type_complexity)]
+fn latest_owners(
     shares: &[NewShare],
-) -> StoreResult<()> {
+) -> (
+    BTreeMap<(&str, &str), i64>,
+    BTreeMap<(&str, &str, &str), i64>,
+) {
     let mut miners: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     let mut workers: BTreeMap<(&str, &str, &str), i64> = BTreeMap::new();
     for s in shares {
@@ -217,6 +274,15 @@ async fn upsert_owners(
             .or_insert(s.created_at);
         *w = (*w).max(s.created_at);
     }
+    (miners, workers)
+}
+
+/// Records each distinct miner and worker of the batch with its newest share time.
+async fn upsert_owners(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    shares: &[NewShare],
+) -> StoreResult<()> {
+    let (miners, workers) = latest_owners(shares);
     for ((coin, miner), at) in miners {
         sqlx::query(
             "INSERT INTO miners (coin, address, created_at, updated_at, last_share_at) \
