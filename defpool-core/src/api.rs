@@ -317,7 +317,8 @@ pub struct Health {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct AuditDifference {
-    /// `balance`, `immature`, `block_credits`, `block_round`, `payout`.
+    /// `balance`, `immature`, `paid`, `block_credits`, `block_round`, `block_ledger`,
+    /// `payout_debit`, `payout_refund`.
     pub kind: String,
     pub coin: String,
     /// The miner / account or `block:ID` / `payout:ID` concerned.

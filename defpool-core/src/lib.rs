@@ -7,8 +7,14 @@
 pub mod address;
 pub mod api;
 pub mod coin;
+pub mod job;
 pub mod payout;
+pub mod pow;
+#[cfg(feature = "randomx")]
+pub mod randomx;
+pub mod stratum;
 pub mod units;
+pub mod vardiff;
 
 pub use coin::{CoinSpec, Network};
 pub use units::{Amount, Difficulty, FeeRate, Work};

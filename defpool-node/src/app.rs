@@ -10,7 +10,14 @@ use anyhow::Context;
 use defpool_core::coin::Family;
 use tokio::sync::watch;
 
+use defpool_core::randomx::RandomxMode;
+use defpool_core::vardiff::VardiffConfig;
+
 use crate::accounting::{BalanceUpdater, ShareSink};
+use crate::config::{Mode, Protocol, RandomxModeConfig};
+use crate::daemon::MoneroDaemon;
+use crate::mining::{MoneroSource, RandomxVerifier};
+use crate::stratum::{self, PortContext, StratumShared};
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::daemon::DaemonSet;
@@ -85,7 +92,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
 
-    let state = AppState { store: store.clone(), config: config.clone(), started: Instant::now(), daemons, wallets };
+    let stratum_tasks = start_stratum(&config, &sink, stop_rx.clone()).await?;
+
+    let state = AppState {
+        store: store.clone(),
+        config: config.clone(),
+        started: Instant::now(),
+        daemons,
+        wallets,
+        sources: stratum_tasks.sources.clone(),
+    };
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
         .with_context(|| format!("cannot listen on {} (api.listen)", config.api.listen))?;
@@ -106,12 +122,95 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = updater_task.await;
     let _ = processor_task.await;
     let _ = server_task.await;
+    for t in stratum_tasks.tasks {
+        let _ = t.await;
+    }
     // Dropping the last sender lets the writer flush what is queued and end.
     drop(sink);
     let _ = sink_task.await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The running stratum side: job sources per coin and the tasks to await on stop.
+struct StratumTasks {
+    sources: BTreeMap<String, Arc<MoneroSource>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts a job source per mined coin and a listener per port.
+async fn start_stratum(config: &Arc<Config>, sink: &ShareSink, stop: watch::Receiver<bool>) -> anyhow::Result<StratumTasks> {
+    let mut sources: BTreeMap<String, Arc<MoneroSource>> = BTreeMap::new();
+    let mut tasks = Vec::new();
+    if config.ports.is_empty() {
+        return Ok(StratumTasks { sources, tasks });
+    }
+    let shared = StratumShared::new();
+    let mode = match config.stratum.randomx_mode {
+        RandomxModeConfig::Light => RandomxMode::Light,
+        RandomxModeConfig::Full => RandomxMode::Full,
+    };
+    let mut verifier: Option<Arc<RandomxVerifier>> = None;
+    for (i, port) in config.ports.iter().enumerate() {
+        let coin = config
+            .coin(&port.coin)
+            .with_context(|| format!("ports[{i}].coin: profit switching (\"auto\") is not available in this version"))?;
+        let spec = coin.spec();
+        if spec.family != Family::Monero || port.protocol != Protocol::Sv1 || coin.mode == Mode::Proxy {
+            anyhow::bail!(
+                "ports[{i}]: this version serves Monero pool/solo mining over sv1 only ({} {:?} {:?} is not available yet)",
+                spec.symbol,
+                port.protocol,
+                coin.mode
+            );
+        }
+        let source = match sources.get(spec.symbol) {
+            Some(s) => s.clone(),
+            None => {
+                let daemons = coin
+                    .daemons
+                    .iter()
+                    .map(|d| MoneroDaemon::new(&d.url))
+                    .collect::<Result<Vec<_>, _>>()
+                    .with_context(|| format!("daemons of {}", spec.symbol))?;
+                anyhow::ensure!(!daemons.is_empty(), "coins: {} needs a daemon to serve ports[{i}]", spec.symbol);
+                let source = MoneroSource::new(daemons, coin.pool_address.clone());
+                tasks.push(tokio::spawn(source.clone().run(
+                    config.stratum.block_poll_interval,
+                    config.stratum.template_refresh,
+                    stop.clone(),
+                )));
+                sources.insert(spec.symbol.to_string(), source.clone());
+                source
+            }
+        };
+        let verifier = verifier
+            .get_or_insert_with(|| RandomxVerifier::start(config.stratum.verify_threads, mode))
+            .clone();
+        let vardiff = port.vardiff.as_ref().map(|v| VardiffConfig {
+            target_seconds: v.target_seconds,
+            min: v.min,
+            max: v.max,
+            ..VardiffConfig::default()
+        });
+        let ctx = Arc::new(PortContext {
+            port: port.clone(),
+            coin: coin.clone(),
+            settings: config.stratum.clone(),
+            vardiff,
+            source,
+            verifier,
+            sink: sink.clone(),
+            shared: shared.clone(),
+        });
+        let listener = tokio::net::TcpListener::bind(port.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (ports[{i}].listen)", port.listen))?;
+        tracing::info!(listen = %port.listen, coin = spec.symbol, "stratum port listening");
+        tasks.push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
+    }
+    Ok(StratumTasks { sources, tasks })
 }
 
 /// Runs `job` now and then every `period` until stopped; a slow run delays the next

@@ -28,6 +28,7 @@ pub struct Config {
     pub intervals: IntervalsConfig,
     pub accounting: AccountingConfig,
     pub payouts: PayoutsConfig,
+    pub stratum: StratumConfig,
     pub coins: Vec<CoinConfig>,
     pub ports: Vec<PortConfig>,
 }
@@ -41,6 +42,7 @@ impl Default for Config {
             intervals: IntervalsConfig::default(),
             accounting: AccountingConfig::default(),
             payouts: PayoutsConfig::default(),
+            stratum: StratumConfig::default(),
             coins: Vec::new(),
             ports: Vec::new(),
         }
@@ -150,6 +152,67 @@ impl Default for PayoutsConfig {
             max_batch: 15,
         }
     }
+}
+
+/// Stratum sessions: limits, bans, share verification.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StratumConfig {
+    /// Longest request line a miner may send; longer ones close the session.
+    pub max_line_bytes: usize,
+    /// A session with no request for this long is closed.
+    #[serde(with = "humantime_serde_compat")]
+    pub idle_timeout: Duration,
+    /// Malformed or unknown requests tolerated per minute before the session is closed.
+    pub max_bad_messages_per_minute: u32,
+    /// Invalid shares (wrong hash, bad nonce) before the address of the session is banned.
+    pub ban_after_invalid_shares: u32,
+    #[serde(with = "humantime_serde_compat")]
+    pub ban_duration: Duration,
+    /// How long jobs of the previous block are still accepted (credited, never
+    /// submitted as blocks) after a new block.
+    #[serde(with = "humantime_serde_compat")]
+    pub stale_grace: Duration,
+    /// How often daemons are asked for a new block (new-block detection).
+    #[serde(with = "humantime_serde_compat")]
+    pub block_poll_interval: Duration,
+    /// How often the template is refreshed on the same block (to include new txs).
+    #[serde(with = "humantime_serde_compat")]
+    pub template_refresh: Duration,
+    /// RandomX verification: `light` (256 MiB shared cache) or `full` (2.3 GiB dataset).
+    pub randomx_mode: RandomxModeConfig,
+    /// Threads hashing RandomX shares (0 = number of cores).
+    pub verify_threads: usize,
+    /// Verified valid shares after which a miner is trusted and only sampled.
+    pub trust_after: u32,
+    /// Percentage of a trusted miner's shares still verified (block candidates always are).
+    pub trust_sample_percent: u32,
+}
+
+impl Default for StratumConfig {
+    fn default() -> Self {
+        StratumConfig {
+            max_line_bytes: 8 * 1024,
+            idle_timeout: Duration::from_secs(600),
+            max_bad_messages_per_minute: 10,
+            ban_after_invalid_shares: 10,
+            ban_duration: Duration::from_secs(600),
+            stale_grace: Duration::from_secs(10),
+            block_poll_interval: Duration::from_millis(250),
+            template_refresh: Duration::from_secs(30),
+            randomx_mode: RandomxModeConfig::Light,
+            verify_threads: 0,
+            trust_after: 100,
+            trust_sample_percent: 10,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RandomxModeConfig {
+    Light,
+    Full,
 }
 
 /// Mining mode of a coin.
@@ -272,6 +335,9 @@ pub struct PortConfig {
     pub coin: String,
     #[serde(default = "default_port_difficulty")]
     pub difficulty: f64,
+    /// Every miner on this port mines solo (as with a `solo:` login).
+    #[serde(default)]
+    pub solo: bool,
     #[serde(default)]
     pub vardiff: Option<VardiffConfig>,
     #[serde(default)]
@@ -359,14 +425,8 @@ impl Config {
                 }
             }
         };
-        apply_env(&mut table, env)?;
-        let mut config: Config = {
-            let de = toml::Value::Table(table);
-            serde_path_to_error::deserialize(de).map_err(|e| ConfigError::Shape {
-                key: e.path().to_string(),
-                message: e.inner().to_string(),
-            })?
-        };
+        let env_paths = apply_env(&mut table, env)?;
+        let mut config = deserialize_with_env_strings(table, &env_paths)?;
         if let Some(d) = &cli.data_dir {
             config.data_dir = d.clone();
         }
@@ -435,6 +495,9 @@ impl Config {
             ("intervals.profit_monitor", self.intervals.profit_monitor),
             ("accounting.share_flush_interval", self.accounting.share_flush_interval),
             ("accounting.hashrate_window", self.accounting.hashrate_window),
+            ("stratum.idle_timeout", self.stratum.idle_timeout),
+            ("stratum.block_poll_interval", self.stratum.block_poll_interval),
+            ("stratum.template_refresh", self.stratum.template_refresh),
         ] {
             if d.is_zero() {
                 push(key.into(), "must be longer than zero".into());
@@ -453,6 +516,15 @@ impl Config {
             );
         }
 
+        if self.stratum.max_line_bytes < 512 || self.stratum.max_line_bytes > 1 << 20 {
+            push("stratum.max_line_bytes".into(), "must be between 512 and 1048576".into());
+        }
+        if self.stratum.trust_sample_percent > 100 {
+            push("stratum.trust_sample_percent".into(), "must be between 0 and 100".into());
+        }
+        if self.payouts.reconcile_after < Duration::from_secs(1) {
+            push("payouts.reconcile_after".into(), "must be at least 1s (longer than a wallet call in production)".into());
+        }
         if self.payouts.max_batch == 0 || self.payouts.max_batch > 255 {
             push("payouts.max_batch".into(), "must be between 1 and 255".into());
         }
@@ -485,8 +557,14 @@ impl Config {
             if coin.scheme == Scheme::Pps && coin.mode != Mode::Proxy {
                 push(k("scheme"), "pps is only for proxy mode".into());
             }
-            if let Err(e) = address::validate(spec, coin.network, &coin.pool_address) {
-                push(k("pool_address"), e.to_string());
+            match address::validate(spec, coin.network, &coin.pool_address) {
+                // monerod refuses to build templates for a subaddress (-12).
+                Ok(address::AddressKind::MoneroSubaddress) => push(
+                    k("pool_address"),
+                    "must be a primary or integrated address: monerod cannot mine to a subaddress".into(),
+                ),
+                Ok(_) => {}
+                Err(e) => push(k("pool_address"), e.to_string()),
             }
             if let Some(fee) = &coin.fee_address {
                 if let Err(e) = address::validate(spec, coin.network, fee) {
@@ -501,19 +579,21 @@ impl Config {
                 Ok(_) => {}
                 Err(e) => push(k("min_payout"), e.to_string()),
             }
+            // The daemon/wallet client speaks plain HTTP (keep them on loopback or
+            // behind a tunnel); an https URL would only fail later at run time.
             for (j, d) in coin.daemons.iter().enumerate() {
-                if !(d.url.starts_with("http://") || d.url.starts_with("https://")) {
+                if !d.url.starts_with("http://") {
                     push(
                         format!("coins[{i}].daemons[{j}].url"),
-                        format!("must be an http(s) URL, got {:?}", d.url),
+                        format!("must be an http:// URL, got {:?}", d.url),
                     );
                 }
             }
             if let Some(w) = &coin.wallet {
-                if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+                if !w.url.starts_with("http://") {
                     push(
                         format!("coins[{i}].wallet.url"),
-                        format!("must be an http(s) URL, got {:?}", w.url),
+                        format!("must be an http:// URL, got {:?}", w.url),
                     );
                 }
             }
@@ -596,6 +676,11 @@ impl Config {
                     w.password = REDACTED.into();
                 }
             }
+            for u in &mut coin.upstreams {
+                if !u.password.is_empty() && u.password != "x" {
+                    u.password = REDACTED.into();
+                }
+            }
         }
         for p in &mut c.ports {
             if p.authority_secret_key.is_some() {
@@ -663,13 +748,14 @@ fn read_toml(path: &Path) -> Result<toml::Table, ConfigError> {
 
 /// Top-level keys an environment variable may address. Other `DEFPOOL_*` variables
 /// (`DEFPOOL_URL`, `DEFPOOL_TOKEN`, test gates) belong to clients and tests.
-const TOP_LEVEL_KEYS: [&str; 8] = [
+const TOP_LEVEL_KEYS: [&str; 9] = [
     "data_dir",
     "database",
     "api",
     "intervals",
     "accounting",
     "payouts",
+    "stratum",
     "coins",
     "ports",
 ];
@@ -680,7 +766,8 @@ const TOP_LEVEL_KEYS: [&str; 8] = [
 fn apply_env(
     table: &mut toml::Table,
     env: impl IntoIterator<Item = (String, String)>,
-) -> Result<(), ConfigError> {
+) -> Result<Vec<Vec<String>>, ConfigError> {
+    let mut applied = Vec::new();
     let mut vars: Vec<(String, String)> = env
         .into_iter()
         .filter(|(k, _)| k.starts_with(ENV_PREFIX))
@@ -714,8 +801,73 @@ fn apply_env(
             var: var.clone(),
             problem,
         })?;
+        applied.push(path);
     }
-    Ok(())
+    Ok(applied)
+}
+
+/// Deserializes the merged table. An environment value that looked like a number
+/// (`DEFPOOL_API__ADMIN_TOKEN=12345678`) but sits where a string belongs is retried
+/// as the string the operator typed.
+fn deserialize_with_env_strings(mut table: toml::Table, env_paths: &[Vec<String>]) -> Result<Config, ConfigError> {
+    for _ in 0..=env_paths.len() {
+        match serde_path_to_error::deserialize::<_, Config>(toml::Value::Table(table.clone())) {
+            Ok(c) => return Ok(c),
+            Err(e) => {
+                let key = e.path().to_string();
+                let hit = env_paths.iter().find(|p| path_key(p) == key);
+                let stringified = hit.is_some_and(|p| stringify_at(&mut table, p));
+                if !stringified {
+                    return Err(ConfigError::Shape { key, message: e.inner().to_string() });
+                }
+            }
+        }
+    }
+    Err(ConfigError::Shape { key: String::new(), message: "environment overrides do not fit the config".into() })
+}
+
+/// `coins.0.fee_percent` → `coins[0].fee_percent`, as serde_path_to_error prints it.
+fn path_key(path: &[String]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        if seg.parse::<usize>().is_ok() {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(seg);
+        }
+    }
+    out
+}
+
+/// Turns a non-string scalar at `path` into its text; false if already a string.
+fn stringify_at(table: &mut toml::Table, path: &[String]) -> bool {
+    let Some((last, parents)) = path.split_last() else { return false };
+    let mut cur = table;
+    let mut iter = parents.iter().peekable();
+    while let Some(seg) = iter.next() {
+        let next = match cur.get_mut(seg) {
+            Some(toml::Value::Table(t)) => t,
+            Some(toml::Value::Array(items)) => {
+                let Some(idx) = iter.next().and_then(|i| i.parse::<usize>().ok()) else { return false };
+                match items.get_mut(idx) {
+                    Some(toml::Value::Table(t)) => t,
+                    _ => return false,
+                }
+            }
+            _ => return false,
+        };
+        cur = next;
+    }
+    match cur.get_mut(last) {
+        Some(v) if !v.is_str() => {
+            *v = toml::Value::String(scalar_text(v));
+            true
+        }
+        _ => false,
+    }
 }
 
 fn parse_env_value(raw: &str) -> toml::Value {
@@ -850,6 +1002,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.api.listen.to_string(), "127.0.0.1:7070");
+    }
+
+    #[test]
+    fn numeric_looking_env_value_stays_a_string_where_a_string_belongs() {
+        let (c, _) = Config::load(
+            None,
+            env(&[("DEFPOOL_API__ADMIN_TOKEN", "12345678"), ("DEFPOOL_DATABASE__MAX_CONNECTIONS", "3")]),
+            &CliOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.api.admin_token.as_deref(), Some("12345678"));
+        assert_eq!(c.database.max_connections, 3);
     }
 
     #[test]

@@ -9,5 +9,7 @@ pub mod app;
 pub mod config;
 pub mod daemon;
 pub mod failpoint;
+pub mod mining;
 pub mod payout;
 pub mod store;
+pub mod stratum;

@@ -34,6 +34,8 @@ pub struct AppState {
     pub started: Instant,
     pub daemons: BTreeMap<String, Arc<DaemonSet>>,
     pub wallets: BTreeMap<String, Arc<dyn Wallet>>,
+    /// Job sources of the coins served on stratum ports.
+    pub sources: BTreeMap<String, Arc<crate::mining::MoneroSource>>,
 }
 
 #[derive(OpenApi)]

@@ -25,9 +25,20 @@ pub async fn health(State(s): State<AppState>) -> Json<Health> {
     for coin in &s.config.coins {
         let symbol = coin.spec().symbol;
         if let Some(set) = s.daemons.get(symbol) {
+            // Ask now rather than report whatever the last block check saw.
+            let _ = set.chain_state(&[]).await;
             for d in set.health() {
                 components.push(ComponentHealth {
                     name: format!("daemon:{symbol}:{}", d.url),
+                    status: if d.ok { "ok" } else { "down" }.into(),
+                    detail: d.detail,
+                });
+            }
+        }
+        if let Some(source) = s.sources.get(symbol) {
+            for d in source.health() {
+                components.push(ComponentHealth {
+                    name: format!("template:{symbol}:{}", d.url),
                     status: if d.ok { "ok" } else { "down" }.into(),
                     detail: d.detail,
                 });

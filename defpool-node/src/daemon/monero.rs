@@ -64,3 +64,70 @@ impl ChainView for MoneroDaemon {
         }
     }
 }
+
+/// monerod's `get_block_template` answer (the fields the pool uses).
+#[derive(Clone, Debug, Deserialize)]
+pub struct MoneroBlockTemplate {
+    pub blocktemplate_blob: String,
+    #[serde(default)]
+    pub blockhashing_blob: String,
+    pub difficulty: u64,
+    /// Full difficulty as `0x…` hex when it exceeds 64 bits.
+    #[serde(default)]
+    pub wide_difficulty: Option<String>,
+    pub height: u64,
+    pub prev_hash: String,
+    pub reserved_offset: usize,
+    pub seed_hash: String,
+    #[serde(default)]
+    pub next_seed_hash: String,
+    pub expected_reward: u64,
+}
+
+impl MoneroBlockTemplate {
+    /// The network difficulty, wide when monerod gave it.
+    pub fn network_difficulty(&self) -> u128 {
+        self.wide_difficulty
+            .as_deref()
+            .and_then(|h| u128::from_str_radix(h.trim_start_matches("0x"), 16).ok())
+            .unwrap_or(u128::from(self.difficulty))
+    }
+}
+
+/// `get_info`'s chain position, for new-block detection and lag checks.
+#[derive(Clone, Debug, Deserialize)]
+pub struct MoneroInfo {
+    /// Block count (the next block's height).
+    pub height: u64,
+    pub top_block_hash: String,
+    #[serde(default)]
+    pub difficulty: u64,
+}
+
+impl MoneroDaemon {
+    pub fn url(&self) -> &str {
+        self.rpc.url()
+    }
+
+    pub async fn get_info(&self) -> Result<MoneroInfo, RpcError> {
+        // get_info is also on /json_rpc; the answer carries a status field we ignore.
+        self.rpc.call("/json_rpc", "get_info", json!({})).await
+    }
+
+    pub async fn get_block_template(&self, wallet_address: &str, reserve_size: usize) -> Result<MoneroBlockTemplate, RpcError> {
+        self.rpc
+            .call(
+                "/json_rpc",
+                "get_block_template",
+                json!({"wallet_address": wallet_address, "reserve_size": reserve_size}),
+            )
+            .await
+    }
+
+    /// Submits a block blob. monerod answers -7 "Block not accepted" for stale and
+    /// too-weak blocks and -6 for an undecodable blob; those come back as `Remote`.
+    pub async fn submit_block(&self, blob_hex: &str) -> Result<(), RpcError> {
+        let _: serde_json::Value = self.rpc.call("/json_rpc", "submit_block", json!([blob_hex])).await?;
+        Ok(())
+    }
+}

@@ -11,10 +11,15 @@ use serde_json::json;
 use super::wallet::{Sent, Transfer, Wallet, WalletError};
 use crate::daemon::{JsonRpcClient, RpcError};
 
-/// monero-wallet-rpc error codes the processor treats specially.
+/// monero-wallet-rpc error codes the processor treats specially
+/// (wallet_rpc_server_error_codes.h).
 const WRONG_ADDRESS: i64 = -2;
+const DAEMON_IS_BUSY: i64 = -3;
+const NOT_OPEN: i64 = -13;
+const TX_NOT_POSSIBLE: i64 = -16;
 const NOT_ENOUGH_MONEY: i64 = -17;
-const NOT_ENOUGH_UNLOCKED_MONEY: i64 = -16;
+const ZERO_DESTINATION: i64 = -20;
+const NOT_ENOUGH_UNLOCKED_MONEY: i64 = -37;
 
 pub struct MoneroWallet {
     rpc: JsonRpcClient,
@@ -65,8 +70,12 @@ impl MoneroWallet {
 fn classify(e: RpcError, sending: bool) -> WalletError {
     match e {
         RpcError::Remote { code, message, .. } => match code {
-            WRONG_ADDRESS => WalletError::Rejected { message, bad_address: true },
-            NOT_ENOUGH_MONEY | NOT_ENOUGH_UNLOCKED_MONEY => WalletError::InsufficientFunds(message),
+            WRONG_ADDRESS | ZERO_DESTINATION => WalletError::Rejected { message, bad_address: true },
+            // Locked coinbase or change outputs: the money is there, just not yet.
+            NOT_ENOUGH_MONEY | NOT_ENOUGH_UNLOCKED_MONEY | TX_NOT_POSSIBLE => WalletError::InsufficientFunds(message),
+            // Nothing was sent; the operator has to open the wallet or the daemon to
+            // catch up, so wait instead of failing every payout.
+            NOT_OPEN | DAEMON_IS_BUSY => WalletError::Unavailable(format!("code {code}: {message}")),
             _ => WalletError::Rejected { message: format!("code {code}: {message}"), bad_address: false },
         },
         RpcError::Unreachable { message, connect_failed: false, .. } if sending => {

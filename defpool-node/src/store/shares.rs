@@ -31,7 +31,6 @@ pub struct RoundShare {
     pub difficulty: f64,
 }
 
-const SHARE_COLUMNS: usize = 9;
 /// Rows per SQLite statement: 9 binds each stays well under SQLite's 32766 limit.
 const SQLITE_ROWS_PER_STATEMENT: usize = 1_000;
 
@@ -47,7 +46,11 @@ impl Store {
         }
         let mut wtx = self.begin_write().await?;
         for chunk in shares.chunks(SQLITE_ROWS_PER_STATEMENT) {
-            let mut sql = String::with_capacity(96 + chunk.len() * 40);
+            // Anonymous `?` placeholders, not `$N`: the driver looks each named parameter
+            // up with `sqlite3_bind_parameter_name`, a linear scan, which made binding
+            // a 9,000-parameter statement quadratic (85 % of the insert time).
+            const ROW: &str = "(?,?,?,?,?,?,?,?,?)";
+            let mut sql = String::with_capacity(96 + chunk.len() * (ROW.len() + 1));
             sql.push_str(
                 "INSERT INTO shares (coin, miner, worker, difficulty, network_difficulty, \
                  height, accepted, solo, created_at) VALUES ",
@@ -56,19 +59,7 @@ impl Store {
                 if i > 0 {
                     sql.push(',');
                 }
-                let b = i * SHARE_COLUMNS;
-                sql.push_str(&format!(
-                    "(${},${},${},${},${},${},${},${},${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9
-                ));
+                sql.push_str(ROW);
             }
             let mut q = sqlx::query(&sql);
             for s in chunk {

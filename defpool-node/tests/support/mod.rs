@@ -6,6 +6,7 @@ pub mod db;
 pub mod monero;
 pub mod node;
 pub mod pool;
+pub mod xmr_miner;
 
 /// `DEFPOOL_REQUIRE_DAEMONS=1` (set by CI) turns a missing daemon into a failure.
 pub fn daemons_required() -> bool {

@@ -25,8 +25,27 @@ impl Monerod {
         let rpc_port = free_port();
         let p2p_port = free_port();
         let data_dir = dir.join(format!("monerod-{rpc_port}"));
+        Monerod::spawn(data_dir, rpc_port, p2p_port, fixed_difficulty).await
+    }
+
+    /// Stops and starts again on the same chain and ports with another fixed
+    /// difficulty (fund wallets fast at difficulty 1, then mine shares that are not
+    /// all blocks).
+    pub async fn restart(&mut self, fixed_difficulty: u64) {
+        self.kill();
+        let fresh = Monerod::spawn(self.data_dir.clone(), self.rpc_port, self.p2p_port, fixed_difficulty).await;
+        let old = std::mem::replace(self, fresh);
+        // Already killed and reaped above; skip its Drop (it would kill the new pid's slot).
+        std::mem::forget(old);
+    }
+
+    async fn spawn(data_dir: PathBuf, rpc_port: u16, p2p_port: u16, fixed_difficulty: u64) -> Monerod {
         std::fs::create_dir_all(&data_dir).expect("monerod data dir");
-        let log = std::fs::File::create(data_dir.join("stdout.log")).expect("monerod log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("stdout.log"))
+            .expect("monerod log");
         let child = Command::new("monerod")
             .args([
                 "--regtest",

@@ -210,3 +210,21 @@ auto_payout = {auto_payout}
         (reward, credits, split.fee.atomic())
     }
 }
+
+impl Pool {
+    /// Like [`Pool::start`], then monerod is restarted at `network_difficulty` so
+    /// shares below it are not blocks.
+    pub async fn start_mining(network_difficulty: u64) -> Option<Pool> {
+        let mut pool = Pool::start().await?;
+        pool.monerod.restart(network_difficulty).await;
+        Some(pool)
+    }
+
+    /// The node config with a CryptoNote stratum port on `stratum_port`.
+    pub fn stratum_config(&self, stratum_port: u16, solo_port: bool, share_difficulty: u64, extra: &str) -> String {
+        format!(
+            "{}\n[stratum]\nblock_poll_interval = \"100ms\"\nverify_threads = 1\ntrust_after = 1000000\n{extra}\n[[ports]]\nlisten = \"127.0.0.1:{stratum_port}\"\nprotocol = \"sv1\"\ncoin = \"XMR\"\ndifficulty = {share_difficulty}\nsolo = {solo_port}\n",
+            self.config(false).replace("maturity = 10", "maturity = 3")
+        )
+    }
+}

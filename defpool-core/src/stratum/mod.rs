@@ -1,0 +1,10 @@
+//! Stratum V1 as typed messages, and what both of its dialects share.
+//!
+//! Sockets, sessions and rate limits live in the node; here is only what a line means:
+//! [`cryptonote`] is the xmrig / CryptoNote dialect (`login`, `submit`, `job`), and
+//! [`identity`] reads who a miner is from the login and password both dialects carry.
+
+pub mod cryptonote;
+pub mod identity;
+
+pub use identity::{parse_identity, IdentityError, MinerIdentity};

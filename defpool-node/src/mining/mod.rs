@@ -1,0 +1,8 @@
+//! Where work comes from: job sources built from daemon templates (pool and solo
+//! mode), and the share verifier.
+
+pub mod monero_source;
+pub mod verifier;
+
+pub use monero_source::{MoneroJob, MoneroSource};
+pub use verifier::RandomxVerifier;

@@ -1,0 +1,177 @@
+//! Monero job source: one template per block, fetched once and shared by every
+//! session, refreshed on a new block (fast `get_info` polling) and on a timer.
+//! Several daemons give failover: the first that answers and is not lagging wins.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use defpool_core::job::monero::MoneroTemplate;
+use tokio::sync::{watch, Mutex};
+
+use crate::daemon::{DaemonHealth, MoneroDaemon, RpcError};
+
+/// Bytes reserved in the miner transaction for per-session extra nonces.
+pub const RESERVE_SIZE: usize = 8;
+/// A daemon this many blocks behind the best one is skipped.
+const MAX_LAG: u64 = 2;
+
+/// Work for one block template, shared by every session.
+#[derive(Debug)]
+pub struct MoneroJob {
+    /// Increases with every template; lets sessions tell old jobs from new.
+    pub seq: u64,
+    pub template: MoneroTemplate,
+    pub height: u64,
+    pub network_difficulty: u128,
+    pub seed_hash: String,
+    pub prev_hash: String,
+    pub expected_reward: u64,
+    pub created: Instant,
+}
+
+pub struct MoneroSource {
+    daemons: Vec<MoneroDaemon>,
+    pool_address: String,
+    health: std::sync::Mutex<Vec<DaemonHealth>>,
+    current: watch::Sender<Option<Arc<MoneroJob>>>,
+    /// The daemon that gave the current template (index into `daemons`).
+    active: Mutex<usize>,
+}
+
+impl MoneroSource {
+    pub fn new(daemons: Vec<MoneroDaemon>, pool_address: String) -> Arc<Self> {
+        let health = daemons
+            .iter()
+            .map(|d| DaemonHealth { url: d.url().to_string(), ok: false, detail: Some("not checked yet".into()) })
+            .collect();
+        let (current, _) = watch::channel(None);
+        Arc::new(MoneroSource { daemons, pool_address, health: std::sync::Mutex::new(health), current, active: Mutex::new(0) })
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<MoneroJob>>> {
+        self.current.subscribe()
+    }
+
+    pub fn current(&self) -> Option<Arc<MoneroJob>> {
+        self.current.borrow().clone()
+    }
+
+    pub fn health(&self) -> Vec<DaemonHealth> {
+        self.health.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    fn note(&self, i: usize, r: Result<(), String>) {
+        if let Ok(mut h) = self.health.lock() {
+            if let Some(e) = h.get_mut(i) {
+                if e.ok != r.is_ok() {
+                    match &r {
+                        Ok(()) => tracing::info!(daemon = %e.url, "daemon back in"),
+                        Err(err) => tracing::warn!(daemon = %e.url, error = %err, "daemon taken out"),
+                    }
+                }
+                e.ok = r.is_ok();
+                e.detail = r.err();
+            }
+        }
+    }
+
+    /// Polls the daemons until `stop` flips; publishes a new job on every new block and
+    /// every `refresh` on the same block.
+    pub async fn run(self: Arc<Self>, poll: Duration, refresh: Duration, mut stop: watch::Receiver<bool>) {
+        let mut last_top: Option<String> = None;
+        let mut last_fetch = Instant::now();
+        let mut seq = 0u64;
+        loop {
+            match self.poll_once(&mut last_top, &mut last_fetch, refresh, &mut seq).await {
+                Ok(()) => {}
+                Err(e) => tracing::warn!(error = %e, "no daemon could give a template"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(poll) => {}
+                r = stop.changed() => if r.is_err() || *stop.borrow() { return },
+            }
+        }
+    }
+
+    async fn poll_once(&self, last_top: &mut Option<String>, last_fetch: &mut Instant, refresh: Duration, seq: &mut u64) -> Result<(), RpcError> {
+        // Ask every daemon where its chain is; skip the dead and the lagging.
+        let mut infos = Vec::with_capacity(self.daemons.len());
+        for (i, d) in self.daemons.iter().enumerate() {
+            match d.get_info().await {
+                Ok(info) => infos.push((i, info)),
+                Err(e) => self.note(i, Err(e.to_string())),
+            }
+        }
+        let best = infos.iter().map(|(_, info)| info.height).max().ok_or(RpcError::NoDaemon)?;
+        let mut chosen = None;
+        for (i, info) in &infos {
+            if info.height + MAX_LAG < best {
+                self.note(*i, Err(format!("lagging: height {} while another daemon is at {best}", info.height)));
+            } else {
+                self.note(*i, Ok(()));
+                if chosen.is_none() {
+                    chosen = Some((*i, info.clone()));
+                }
+            }
+        }
+        let (index, info) = chosen.ok_or(RpcError::NoDaemon)?;
+        let switched = *self.active.lock().await != index;
+        let new_block = last_top.as_deref() != Some(info.top_block_hash.as_str());
+        if !(new_block || switched || last_fetch.elapsed() >= refresh || self.current.borrow().is_none()) {
+            return Ok(());
+        }
+        let daemon = &self.daemons[index];
+        let t = match daemon.get_block_template(&self.pool_address, RESERVE_SIZE).await {
+            Ok(t) => t,
+            Err(e) => {
+                self.note(index, Err(e.to_string()));
+                return Err(e);
+            }
+        };
+        let blob = hex::decode(&t.blocktemplate_blob).map_err(|e| RpcError::BadResponse {
+            method: "get_block_template".into(),
+            message: format!("blob is not hex: {e}"),
+        })?;
+        let template = MoneroTemplate::parse(&blob, t.reserved_offset, RESERVE_SIZE).map_err(|e| RpcError::BadResponse {
+            method: "get_block_template".into(),
+            message: e.to_string(),
+        })?;
+        *seq += 1;
+        let job = MoneroJob {
+            seq: *seq,
+            template,
+            height: t.height,
+            network_difficulty: t.network_difficulty(),
+            seed_hash: t.seed_hash.clone(),
+            prev_hash: t.prev_hash.clone(),
+            expected_reward: t.expected_reward,
+            created: Instant::now(),
+        };
+        if new_block {
+            tracing::info!(height = job.height, difficulty = %job.network_difficulty, daemon = %daemon.url(), "new block template");
+        }
+        *last_top = Some(info.top_block_hash);
+        *last_fetch = Instant::now();
+        *self.active.lock().await = index;
+        self.current.send_replace(Some(Arc::new(job)));
+        Ok(())
+    }
+
+    /// Submits a block to the active daemon, then to the others if it cannot be reached.
+    pub async fn submit_block(&self, blob_hex: &str) -> Result<(), RpcError> {
+        let first = *self.active.lock().await;
+        let order = std::iter::once(first).chain((0..self.daemons.len()).filter(|i| *i != first));
+        let mut last = RpcError::NoDaemon;
+        for i in order {
+            match self.daemons[i].submit_block(blob_hex).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_transient() => {
+                    self.note(i, Err(e.to_string()));
+                    last = e;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+}

@@ -1,0 +1,496 @@
+//! One CryptoNote (xmrig) stratum session: login, jobs, shares, keepalive.
+//!
+//! The session owns its state (identity, extra nonce, recent jobs, vardiff) and
+//! answers every request itself; RandomX runs on the verifier threads, database
+//! writes go through the share sink, so nothing here waits on the database.
+
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use defpool_core::job::monero::block_id;
+use defpool_core::pow::{check_hash, job_target_hex};
+use defpool_core::stratum::cryptonote::{
+    job_notification, parse_request, response_error, response_ok, ClientRequest, Job, LoginParams, SubmitParams,
+};
+use defpool_core::stratum::identity::{parse_identity, MinerIdentity};
+use defpool_core::vardiff::Vardiff;
+use defpool_core::{address, Amount};
+use serde_json::{json, Value};
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use super::lines::{read_line, LineError};
+use super::PortContext;
+use crate::accounting::FoundBlock;
+use crate::mining::monero_source::RESERVE_SIZE;
+use crate::mining::MoneroJob;
+use crate::store::{now_ms, NewBlock, NewShare};
+
+/// Jobs a session remembers: the current one and a few before it (xmrig keeps
+/// submitting on the previous job for a moment after a new one arrives).
+const KEPT_JOBS: usize = 4;
+const ALGO: &str = "rx/0";
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Stratum error replies as reference pools word them (xmrig logs the message).
+mod reply {
+    pub const UNAUTHENTICATED: &str = "Unauthenticated";
+    pub const INVALID_JOB_ID: &str = "Invalid job id";
+    pub const DUPLICATE_SHARE: &str = "Duplicate share";
+    pub const LOW_DIFFICULTY: &str = "Low difficulty share";
+    pub const INVALID_NONCE: &str = "Invalid nonce";
+    pub const BLOCK_EXPIRED: &str = "Block expired";
+    pub const INVALID_SHARE: &str = "Invalid share";
+    pub const BANNED: &str = "Banned: too many invalid shares";
+    pub const UNSUPPORTED_ALGO: &str = "Unsupported algorithm: this port mines rx/0";
+    pub const NO_JOB: &str = "No job available yet; try again";
+}
+
+/// A job sent to this session.
+struct SessionJob {
+    id: u32,
+    job: Arc<MoneroJob>,
+    difficulty: u64,
+    /// Nonces already submitted for this job (duplicate detection).
+    nonces: HashSet<u32>,
+}
+
+struct Session {
+    ctx: Arc<PortContext>,
+    peer: SocketAddr,
+    id: String,
+    identity: Option<MinerIdentity>,
+    extra_nonce: [u8; RESERVE_SIZE],
+    jobs: VecDeque<SessionJob>,
+    next_job_id: u32,
+    difficulty: f64,
+    vardiff: Option<Vardiff>,
+    /// When this session first saw a job of the current height.
+    height_changed_at: Instant,
+    current_height: u64,
+    verified_valid: u32,
+    invalid_shares: u32,
+    bad_window_start: Instant,
+    bad_in_window: u32,
+    writer: OwnedWriteHalf,
+}
+
+/// Why a session ends, for the log.
+enum End {
+    Closed,
+    Reason(String),
+}
+
+pub async fn run_session(socket: TcpStream, peer: SocketAddr, ctx: Arc<PortContext>, stop: watch::Receiver<bool>) {
+    let session_no = ctx.shared.session_id();
+    let span = tracing::info_span!("session", id = session_no, %peer, port = %ctx.port.listen);
+    async move {
+        let (read, writer) = socket.into_split();
+        let mut reader = BufReader::with_capacity(1024, read);
+        let mut extra_nonce = [0u8; RESERVE_SIZE];
+        extra_nonce[..4].copy_from_slice(&ctx.shared.extra_nonce().to_le_bytes());
+        let mut session = Session {
+            peer,
+            id: format!("{session_no:x}"),
+            identity: None,
+            extra_nonce,
+            jobs: VecDeque::with_capacity(KEPT_JOBS),
+            next_job_id: 1,
+            difficulty: ctx.port.difficulty,
+            vardiff: None,
+            height_changed_at: Instant::now(),
+            current_height: 0,
+            verified_valid: 0,
+            invalid_shares: 0,
+            bad_window_start: Instant::now(),
+            bad_in_window: 0,
+            writer,
+            ctx,
+        };
+        let end = session.run(&mut reader, stop).await;
+        match end {
+            End::Closed => tracing::debug!("session closed by the miner"),
+            End::Reason(r) => tracing::info!(reason = %r, "session closed"),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+impl Session {
+    async fn run(&mut self, reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>, mut stop: watch::Receiver<bool>) -> End {
+        let mut jobs_rx = self.ctx.source.subscribe();
+        let mut line = Vec::with_capacity(256);
+        let max = self.ctx.settings.max_line_bytes;
+        let idle = self.ctx.settings.idle_timeout;
+        let mut deadline = tokio::time::Instant::now() + idle;
+        loop {
+            tokio::select! {
+                r = read_line(reader, &mut line, max) => {
+                    match r {
+                        Ok(true) => {
+                            deadline = tokio::time::Instant::now() + idle;
+                            let outcome = self.handle_line(&line).await;
+                            line.clear();
+                            if let Err(end) = outcome {
+                                return end;
+                            }
+                        }
+                        Ok(false) => return End::Closed,
+                        Err(LineError::TooLong(n)) => {
+                            let _ = self.send(&response_error(&Value::Null, -1, &format!("Request line longer than {n} bytes"))).await;
+                            return End::Reason(format!("line over {n} bytes"));
+                        }
+                        Err(e) => return End::Reason(e.to_string()),
+                    }
+                }
+                changed = jobs_rx.changed() => {
+                    if changed.is_err() {
+                        return End::Reason("job source stopped".into());
+                    }
+                    if self.identity.is_some() {
+                        let job = jobs_rx.borrow_and_update().clone();
+                        if let Some(job) = job {
+                            self.tick_vardiff();
+                            if let Err(e) = self.push_job(job).await {
+                                return e;
+                            }
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    return End::Reason(format!("idle for {}", humantime::format_duration(idle)));
+                }
+                r = stop.changed() => {
+                    if r.is_err() || *stop.borrow() {
+                        return End::Reason("node shutting down".into());
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), End> {
+        match tokio::time::timeout(WRITE_TIMEOUT, self.writer.write_all(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(End::Reason(format!("write failed: {e}"))),
+            Err(_) => Err(End::Reason("miner does not read; write timed out".into())),
+        }
+    }
+
+    /// Counts a malformed request; too many in a minute ends the session.
+    fn bad_message(&mut self) -> Result<(), End> {
+        if self.bad_window_start.elapsed() > Duration::from_secs(60) {
+            self.bad_window_start = Instant::now();
+            self.bad_in_window = 0;
+        }
+        self.bad_in_window += 1;
+        if self.bad_in_window > self.ctx.settings.max_bad_messages_per_minute {
+            return Err(End::Reason("too many malformed requests".into()));
+        }
+        Ok(())
+    }
+
+    async fn handle_line(&mut self, line: &[u8]) -> Result<(), End> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        let (id, request) = match parse_request(line) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!(error = %e, "malformed request");
+                let id = e.id().cloned().unwrap_or(Value::Null);
+                self.send(&response_error(&id, -1, &e.to_string())).await?;
+                return self.bad_message();
+            }
+        };
+        match request {
+            ClientRequest::Login(params) => self.login(&id, params).await,
+            ClientRequest::GetJob { id: session_id } => {
+                if !self.authenticated(&session_id) {
+                    return self.send(&response_error(&id, -1, reply::UNAUTHENTICATED)).await;
+                }
+                match self.ctx.source.current() {
+                    Some(job) => {
+                        let j = self.new_job(job);
+                        self.send(&response_ok(&id, &j)).await
+                    }
+                    None => self.send(&response_error(&id, -1, reply::NO_JOB)).await,
+                }
+            }
+            ClientRequest::Submit(params) => self.submit(&id, params).await,
+            ClientRequest::Keepalived { .. } => self.send(&response_ok(&id, json!({"status": "KEEPALIVED"}))).await,
+        }
+    }
+
+    fn authenticated(&self, session_id: &str) -> bool {
+        self.identity.is_some() && session_id == self.id
+    }
+
+    async fn login(&mut self, id: &Value, params: LoginParams) -> Result<(), End> {
+        if self.identity.is_some() {
+            return self.send(&response_error(id, -1, "Already logged in")).await;
+        }
+        if !params.algo.is_empty() && !params.algo.iter().any(|a| a == ALGO) {
+            self.send(&response_error(id, -1, reply::UNSUPPORTED_ALGO)).await?;
+            return Err(End::Reason("miner cannot mine rx/0".into()));
+        }
+        let identity = match parse_identity(&params.login, &params.pass) {
+            Ok(i) => i,
+            Err(e) => {
+                self.send(&response_error(id, -1, &e.to_string())).await?;
+                return Err(End::Reason(format!("bad login: {e}")));
+            }
+        };
+        let spec = self.ctx.coin.spec();
+        if let Err(e) = address::validate(spec, self.ctx.coin.network, &identity.address) {
+            self.send(&response_error(id, -1, &format!("Invalid payment address: {e}"))).await?;
+            return Err(End::Reason(format!("bad address: {e}")));
+        }
+        let Some(job) = self.ctx.source.current() else {
+            self.send(&response_error(id, -1, reply::NO_JOB)).await?;
+            return Err(End::Reason("no job yet".into()));
+        };
+        match identity.fixed_difficulty {
+            Some(d) => self.difficulty = d.max(1.0),
+            None => {
+                if let Some(cfg) = &self.ctx.vardiff {
+                    self.difficulty = self.difficulty.clamp(cfg.min, cfg.max);
+                    self.vardiff = Some(Vardiff::new(cfg, self.difficulty, now_ms()));
+                }
+            }
+        }
+        tracing::info!(
+            miner = %identity.address,
+            worker = %identity.worker,
+            solo = identity.solo || self.ctx.port.solo,
+            agent = params.agent.as_deref().unwrap_or(""),
+            difficulty = self.difficulty,
+            "miner logged in"
+        );
+        self.identity = Some(identity);
+        let j = self.new_job(job);
+        let result = json!({
+            "id": self.id,
+            "job": j,
+            "extensions": ["algo", "keepalive"],
+            "status": "OK",
+        });
+        self.send(&response_ok(id, result)).await
+    }
+
+    /// Builds the session's job for `job` at the current difficulty and remembers it.
+    fn new_job(&mut self, job: Arc<MoneroJob>) -> Job {
+        if job.height != self.current_height {
+            self.current_height = job.height;
+            self.height_changed_at = Instant::now();
+        }
+        let difficulty = (self.difficulty.round() as u64).max(1);
+        let blob = job
+            .template
+            .hashing_blob(&self.extra_nonce)
+            .map(hex::encode)
+            .unwrap_or_default();
+        let id = self.next_job_id;
+        self.next_job_id = self.next_job_id.wrapping_add(1);
+        let message = Job {
+            blob,
+            job_id: id.to_string(),
+            target: job_target_hex(difficulty),
+            algo: ALGO.to_string(),
+            height: job.height,
+            seed_hash: job.seed_hash.clone(),
+        };
+        if self.jobs.len() == KEPT_JOBS {
+            self.jobs.pop_front();
+        }
+        self.jobs.push_back(SessionJob { id, job, difficulty, nonces: HashSet::new() });
+        message
+    }
+
+    async fn push_job(&mut self, job: Arc<MoneroJob>) -> Result<(), End> {
+        let j = self.new_job(job);
+        self.send(&job_notification(&j)).await
+    }
+
+    fn tick_vardiff(&mut self) {
+        if let (Some(v), Some(cfg)) = (self.vardiff.as_mut(), self.ctx.vardiff.as_ref()) {
+            if let Some(d) = v.on_tick(cfg, now_ms()) {
+                self.difficulty = d;
+            }
+        }
+    }
+
+    async fn reject(&mut self, id: &Value, message: &str, counts_as_invalid: bool) -> Result<(), End> {
+        let identity = self.identity.as_ref();
+        let share = identity.map(|i| NewShare {
+            coin: self.ctx.coin.spec().symbol.to_string(),
+            miner: i.address.clone(),
+            worker: i.worker.clone(),
+            difficulty: self.difficulty.max(1.0),
+            network_difficulty: 1.0,
+            height: self.current_height,
+            accepted: false,
+            solo: i.solo || self.ctx.port.solo,
+            created_at: now_ms(),
+        });
+        if let Some(share) = share {
+            if self.ctx.sink.submit(share).await.is_err() {
+                tracing::error!("share sink stopped");
+            }
+        }
+        self.send(&response_error(id, -1, message)).await?;
+        if counts_as_invalid {
+            self.verified_valid = 0;
+            self.invalid_shares += 1;
+            if self.invalid_shares >= self.ctx.settings.ban_after_invalid_shares {
+                self.ctx.shared.ban(self.peer.ip(), self.ctx.settings.ban_duration);
+                let _ = self.send(&response_error(&Value::Null, -1, reply::BANNED)).await;
+                return Err(End::Reason(format!("banned after {} invalid shares", self.invalid_shares)));
+            }
+        }
+        Ok(())
+    }
+
+    async fn submit(&mut self, id: &Value, params: SubmitParams) -> Result<(), End> {
+        if !self.authenticated(&params.id) {
+            return self.send(&response_error(id, -1, reply::UNAUTHENTICATED)).await;
+        }
+        let submit = match params.validate() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, "malformed share");
+                let message = if e.to_string().contains("nonce") { reply::INVALID_NONCE.to_string() } else { e.to_string() };
+                return self.reject(id, &message, true).await;
+            }
+        };
+        let job_id: Option<u32> = params.job_id.parse().ok();
+        let Some(index) = job_id.and_then(|jid| self.jobs.iter().position(|j| j.id == jid)) else {
+            return self.reject(id, reply::INVALID_JOB_ID, false).await;
+        };
+        let current = self.ctx.source.current();
+        let job = self.jobs[index].job.clone();
+        let difficulty = self.jobs[index].difficulty;
+        let is_current_block = current.as_ref().is_some_and(|c| c.height == job.height);
+        if !is_current_block && self.height_changed_at.elapsed() > self.ctx.settings.stale_grace {
+            return self.reject(id, reply::BLOCK_EXPIRED, false).await;
+        }
+        let nonce = u32::from_le_bytes(submit.nonce);
+        if !self.jobs[index].nonces.insert(nonce) {
+            return self.reject(id, reply::DUPLICATE_SHARE, false).await;
+        }
+
+        let Ok(mut blob) = job.template.hashing_blob(&self.extra_nonce) else {
+            return self.reject(id, reply::INVALID_JOB_ID, false).await;
+        };
+        let offset = job.template.nonce_offset();
+        blob[offset..offset + 4].copy_from_slice(&submit.nonce);
+
+        let claims_block = check_hash(&submit.result, job.network_difficulty);
+        let must_verify = claims_block
+            || self.verified_valid < self.ctx.settings.trust_after
+            || rand::random::<u32>() % 100 < self.ctx.settings.trust_sample_percent;
+        let hash = if must_verify {
+            let seed = hex::decode(&job.seed_hash).unwrap_or_default();
+            match self.ctx.verifier.hash(&seed, blob.clone()).await {
+                Ok(h) => {
+                    if h != submit.result {
+                        tracing::warn!("share hash does not match RandomX");
+                        return self.reject(id, reply::INVALID_SHARE, true).await;
+                    }
+                    self.verified_valid = self.verified_valid.saturating_add(1);
+                    h
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot verify share");
+                    return self.send(&response_error(id, -1, "Share could not be verified; try again")).await;
+                }
+            }
+        } else {
+            submit.result
+        };
+        if !check_hash(&hash, u128::from(difficulty)) {
+            return self.reject(id, reply::LOW_DIFFICULTY, true).await;
+        }
+
+        let Some(identity) = self.identity.clone() else {
+            return self.send(&response_error(id, -1, reply::UNAUTHENTICATED)).await;
+        };
+        let solo = identity.solo || self.ctx.port.solo;
+        let coin = self.ctx.coin.spec().symbol.to_string();
+        let share = NewShare {
+            coin: coin.clone(),
+            miner: identity.address.clone(),
+            worker: identity.worker.clone(),
+            difficulty: difficulty as f64,
+            network_difficulty: job.network_difficulty as f64,
+            height: job.height,
+            accepted: true,
+            solo,
+            created_at: now_ms(),
+        };
+        if self.ctx.sink.submit(share).await.is_err() {
+            tracing::error!("share sink stopped");
+        }
+        // Answer the miner before the block round-trip to the daemon.
+        self.send(&response_ok(id, json!({"status": "OK"}))).await?;
+
+        if is_current_block && check_hash(&hash, job.network_difficulty) {
+            self.submit_block(&job, submit.nonce, &blob, &identity, solo).await;
+        }
+        if let (Some(v), Some(cfg)) = (self.vardiff.as_mut(), self.ctx.vardiff.as_ref()) {
+            if let Some(d) = v.on_share(cfg, now_ms()) {
+                tracing::debug!(from = self.difficulty, to = d, "vardiff retarget");
+                self.difficulty = d;
+                if let Some(current) = current {
+                    self.push_job(current).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn submit_block(&mut self, job: &MoneroJob, nonce: [u8; 4], hashing_blob: &[u8], identity: &MinerIdentity, solo: bool) {
+        let block = match job.template.block_blob(&self.extra_nonce, nonce) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot assemble the block");
+                return;
+            }
+        };
+        let hash = hex::encode(block_id(hashing_blob));
+        match self.ctx.source.submit_block(&hex::encode(&block)).await {
+            Ok(()) => {
+                tracing::info!(height = job.height, %hash, miner = %identity.address, "block found and accepted by the daemon");
+                let coin = &self.ctx.coin;
+                let found = FoundBlock {
+                    block: NewBlock {
+                        coin: coin.spec().symbol.to_string(),
+                        height: job.height,
+                        hash,
+                        reward: Amount::from_atomic(job.expected_reward),
+                        finder: identity.address.clone(),
+                        worker: identity.worker.clone(),
+                        mode: if solo { "solo" } else { "pool" }.into(),
+                        scheme: if solo { "solo".into() } else { coin.effective_scheme().as_str().to_string() },
+                        network_difficulty: job.network_difficulty as f64,
+                        last_share_id: 0,
+                        fee: coin.fee_rate(),
+                        pplns_factor: coin.pplns_factor,
+                        maturity: coin.maturity(),
+                        found_at: now_ms(),
+                    },
+                };
+                if let Err(e) = self.ctx.sink.block_found(found).await {
+                    tracing::error!(error = %e, "block accepted by the daemon but not recorded");
+                }
+            }
+            Err(e) => tracing::warn!(height = job.height, %hash, error = %e, "daemon rejected the block"),
+        }
+    }
+}

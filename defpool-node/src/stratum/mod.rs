@@ -1,0 +1,190 @@
+//! Stratum listeners: one accept loop per configured port, one task per session.
+//!
+//! The accept loop owns the limits that protect the node as a whole: banned
+//! addresses and the file-descriptor budget (a full node refuses new miners with a
+//! rate-limited log line and a counter, and keeps serving the ones it has).
+
+pub mod cryptonote;
+pub mod lines;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use defpool_core::vardiff::VardiffConfig;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::accounting::ShareSink;
+use crate::config::{CoinConfig, PortConfig, StratumConfig};
+use crate::mining::{MoneroSource, RandomxVerifier};
+
+/// File descriptors kept for everything that is not a miner (database, daemons,
+/// wallet, API clients, log files).
+const RESERVED_FDS: usize = 200;
+
+/// State shared by every port and session of the node.
+pub struct StratumShared {
+    bans: Mutex<HashMap<IpAddr, Instant>>,
+    next_extra_nonce: AtomicU32,
+    next_session: AtomicU64,
+    /// Open miner sessions over all ports.
+    pub sessions: AtomicUsize,
+    /// Sessions the node can hold within its file-descriptor limit.
+    pub max_sessions: usize,
+    /// Connections refused because the node was full.
+    pub refused_full: AtomicU64,
+    /// Connections refused because their address is banned.
+    pub refused_banned: AtomicU64,
+    last_full_log: Mutex<Option<Instant>>,
+    warned_high: std::sync::atomic::AtomicBool,
+}
+
+impl StratumShared {
+    pub fn new() -> Arc<Self> {
+        let limit = raise_fd_limit();
+        let max_sessions = limit.saturating_sub(RESERVED_FDS).max(1);
+        tracing::info!(fd_limit = limit, max_sessions, "stratum session capacity");
+        Arc::new(StratumShared {
+            bans: Mutex::new(HashMap::new()),
+            next_extra_nonce: AtomicU32::new(rand::random()),
+            next_session: AtomicU64::new(1),
+            sessions: AtomicUsize::new(0),
+            max_sessions,
+            refused_full: AtomicU64::new(0),
+            refused_banned: AtomicU64::new(0),
+            last_full_log: Mutex::new(None),
+            warned_high: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// A process-unique extra nonce for a new session.
+    pub fn extra_nonce(&self) -> u32 {
+        self.next_extra_nonce.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn ban(&self, ip: IpAddr, duration: Duration) {
+        if let Ok(mut bans) = self.bans.lock() {
+            bans.insert(ip, Instant::now() + duration);
+        }
+    }
+
+    pub fn is_banned(&self, ip: IpAddr) -> bool {
+        let Ok(mut bans) = self.bans.lock() else { return false };
+        match bans.get(&ip) {
+            Some(until) if *until > Instant::now() => true,
+            Some(_) => {
+                bans.remove(&ip);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Takes a session slot; `None` when the node is full.
+    fn admit(self: &Arc<Self>) -> Option<SessionSlot> {
+        let now = self.sessions.fetch_add(1, Ordering::AcqRel) + 1;
+        if now > self.max_sessions {
+            self.sessions.fetch_sub(1, Ordering::AcqRel);
+            self.refused_full.fetch_add(1, Ordering::Relaxed);
+            let mut last = self.last_full_log.lock().ok()?;
+            if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                *last = Some(Instant::now());
+                tracing::error!(
+                    sessions = self.max_sessions,
+                    refused_total = self.refused_full.load(Ordering::Relaxed),
+                    "node full: refusing new miners (file-descriptor limit); existing miners keep mining"
+                );
+            }
+            return None;
+        }
+        if now * 10 >= self.max_sessions * 9 {
+            if !self.warned_high.swap(true, Ordering::Relaxed) {
+                tracing::warn!(sessions = now, max = self.max_sessions, "90 % of session capacity in use");
+            }
+        } else if now * 10 < self.max_sessions * 8 {
+            self.warned_high.store(false, Ordering::Relaxed);
+        }
+        Some(SessionSlot(self.clone()))
+    }
+}
+
+/// Releases the session count when a session ends.
+pub struct SessionSlot(Arc<StratumShared>);
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.sessions.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Raises the soft file-descriptor limit to the hard one and returns it.
+fn raise_fd_limit() -> usize {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+        usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX).min(1 << 24)
+    }
+}
+
+/// Everything a CryptoNote session on one port needs.
+pub struct PortContext {
+    pub port: PortConfig,
+    pub coin: CoinConfig,
+    pub settings: StratumConfig,
+    pub vardiff: Option<VardiffConfig>,
+    pub source: Arc<MoneroSource>,
+    pub verifier: Arc<RandomxVerifier>,
+    pub sink: ShareSink,
+    pub shared: Arc<StratumShared>,
+}
+
+/// Accepts miners on `listener` until `stop` flips.
+pub async fn serve(listener: TcpListener, ctx: Arc<PortContext>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            r = stop.changed() => {
+                if r.is_err() || *stop.borrow() { return }
+                continue;
+            }
+        };
+        let (socket, peer) = match accepted {
+            Ok(v) => v,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning on accept.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if ctx.shared.is_banned(peer.ip()) {
+            ctx.shared.refused_banned.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, "refused a banned address");
+            continue;
+        }
+        let Some(slot) = ctx.shared.admit() else { continue };
+        let _ = socket.set_nodelay(true);
+        let ctx = ctx.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            cryptonote::run_session(socket, peer, ctx, stop).await;
+            drop(slot);
+        });
+    }
+}
