@@ -143,6 +143,10 @@ pub struct PayoutsConfig {
     /// Most destinations in one payout transaction (Monero allows 16 outputs
     /// including change).
     pub max_batch: usize,
+    /// First wait before retrying a payout the wallet could not send yet (locked
+    /// funds, wallet unreachable); doubles per attempt up to one hour.
+    #[serde(with = "humantime_serde_compat")]
+    pub retry_backoff: Duration,
 }
 
 impl Default for PayoutsConfig {
@@ -150,6 +154,7 @@ impl Default for PayoutsConfig {
         PayoutsConfig {
             reconcile_after: Duration::from_secs(180),
             max_batch: 15,
+            retry_backoff: Duration::from_secs(60),
         }
     }
 }

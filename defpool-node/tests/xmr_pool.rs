@@ -168,10 +168,15 @@ async fn miners_mine_blocks_that_monerod_accepts_and_are_paid_by_pplns() {
         .request("POST", &format!("/api/v1/miners/{}/payout", pool.miner_a), Some(TOKEN), Some(r#"{"coin":"XMR"}"#))
         .await;
     assert_eq!(st, 201, "{p}");
-    wait_until("the payout to complete", Duration::from_secs(60), || async {
-        node.get(&format!("/api/v1/miners/{}/payouts?status=completed", pool.miner_a)).await["items"].as_array().map(|i| i.len()) == Some(1)
-    })
-    .await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let list = node.get(&format!("/api/v1/miners/{}/payouts", pool.miner_a)).await;
+        if list["items"][0]["status"] == "completed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "payout not completed: {list}\nnode log:\n{}", node.log());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     pool.monerod.generate(1, &pool.pool_address).await;
     let (received, _) = pool.miner_wallet.balance().await;
     assert_eq!(received, a_balance, "the whole balance arrived in the miner's wallet");

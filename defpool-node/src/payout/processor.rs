@@ -179,7 +179,7 @@ impl PayoutProcessor {
             }
             Err(e @ (WalletError::InsufficientFunds(_) | WalletError::Unavailable(_))) => {
                 for p in &batch {
-                    let retry_at = now_ms() + backoff(p.attempts).as_millis() as i64;
+                    let retry_at = now_ms() + backoff(self.config.payouts.retry_backoff, p.attempts).as_millis() as i64;
                     self.store.retry_payout_later(p.id, &e.to_string(), retry_at).await?;
                     report.deferred += 1;
                 }
@@ -218,10 +218,10 @@ fn transfer_of(p: &PayoutRecord) -> Transfer {
     }
 }
 
-/// 1 min, 2 min, 4 min, … capped at one hour.
-fn backoff(attempts: u32) -> Duration {
-    let exp = attempts.saturating_sub(1).min(6);
-    Duration::from_secs(60 * (1u64 << exp)).min(Duration::from_secs(3600))
+/// `first`, then doubling per attempt, capped at one hour.
+fn backoff(first: Duration, attempts: u32) -> Duration {
+    let exp = attempts.saturating_sub(1).min(16);
+    first.saturating_mul(1u32 << exp).min(Duration::from_secs(3600))
 }
 
 #[cfg(test)]
@@ -230,8 +230,9 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        assert_eq!(backoff(1), Duration::from_secs(60));
-        assert_eq!(backoff(2), Duration::from_secs(120));
-        assert_eq!(backoff(30), Duration::from_secs(3600));
+        let first = Duration::from_secs(60);
+        assert_eq!(backoff(first, 1), Duration::from_secs(60));
+        assert_eq!(backoff(first, 2), Duration::from_secs(120));
+        assert_eq!(backoff(first, 30), Duration::from_secs(3600));
     }
 }

@@ -86,6 +86,7 @@ payout_process = "500ms"
 
 [payouts]
 reconcile_after = "2s"
+retry_backoff = "1s"
 
 [[coins]]
 symbol = "XMR"
