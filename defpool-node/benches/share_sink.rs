@@ -18,7 +18,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use defpool_core::{Amount, FeeRate};
 use defpool_node::accounting::{compute_split, ShareSink};
 use defpool_node::config::{AccountingConfig, DatabaseConfig};
-use defpool_node::store::{NewBlock, NewShare, Store};
+use defpool_node::store::{BlockRecord, NewBlock, NewShare, Store};
 use sqlx::Connection;
 use tokio::runtime::Runtime;
 
@@ -170,13 +170,19 @@ fn share_sink(c: &mut Criterion) {
     }
 }
 
-fn pplns_split(c: &mut Criterion) {
-    let rt = runtime();
+/// A SQLite store holding one PPLNS round of `PPLNS_SHARES` shares and its block.
+struct PplnsRound {
+    _dir: tempfile::TempDir,
+    store: Store,
+    block: BlockRecord,
+}
+
+/// Stores the round (about ten seconds), once, and only if a PPLNS bench runs.
+fn pplns_round(rt: &Runtime) -> PplnsRound {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("pplns.sqlite").display());
     let store = rt.block_on(Store::connect(&url, 8)).expect("sqlite store");
     let miners = miner_names();
-
     let setup = Instant::now();
     let block = rt.block_on(async {
         const CHUNK: u64 = 50_000;
@@ -211,12 +217,23 @@ fn pplns_split(c: &mut Criterion) {
         store.block(id).await.unwrap().unwrap()
     });
     eprintln!(
-        "pplns_split: stored {PPLNS_SHARES} shares in {:.1} s",
+        "pplns_split: stored {PPLNS_SHARES} shares with insert_shares in {:.1} s",
         setup.elapsed().as_secs_f64()
     );
     let split = rt.block_on(compute_split(&store, &block)).unwrap();
     assert_eq!(split.credits.len(), miners.len());
     assert_eq!(split.total(), 600_000_000_000);
+    PplnsRound {
+        _dir: dir,
+        store,
+        block,
+    }
+}
+
+fn pplns_split(c: &mut Criterion) {
+    let rt = runtime();
+    let fixture = std::cell::OnceCell::new();
+    let round = || fixture.get_or_init(|| pplns_round(&rt));
 
     let mut group = c.benchmark_group("pplns_split");
     group
@@ -225,10 +242,25 @@ fn pplns_split(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(2))
         .throughput(Throughput::Elements(PPLNS_SHARES));
     group.bench_function("sqlite_1m_shares", |b| {
-        b.iter(|| rt.block_on(compute_split(&store, &block)).unwrap())
+        let PplnsRound { store, block, .. } = round();
+        b.iter(|| rt.block_on(compute_split(store, block)).unwrap())
+    });
+    // The store's part alone: paging the round out of the database, no weights.
+    group.bench_function("sqlite_1m_shares_read_only", |b| {
+        let PplnsRound { store, block, .. } = round();
+        b.iter(|| {
+            let mut n = 0usize;
+            rt.block_on(
+                store.round_shares_newest_first(COIN, 0, block.last_share_id, |page| {
+                    n += page.len();
+                    true
+                }),
+            )
+            .unwrap();
+            assert_eq!(n as u64, PPLNS_SHARES);
+        })
     });
     group.finish();
-    rt.block_on(store.close());
 }
 
 criterion_group!(benches, share_sink, pplns_split);

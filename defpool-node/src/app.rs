@@ -101,6 +101,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         daemons,
         wallets,
         sources: stratum_tasks.sources.clone(),
+        stratum: stratum_tasks.shared.clone(),
+        sink: sink.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
@@ -136,6 +138,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// The running stratum side: job sources per coin and the tasks to await on stop.
 struct StratumTasks {
     sources: BTreeMap<String, Arc<MoneroSource>>,
+    shared: Option<Arc<StratumShared>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -144,7 +147,7 @@ async fn start_stratum(config: &Arc<Config>, sink: &ShareSink, stop: watch::Rece
     let mut sources: BTreeMap<String, Arc<MoneroSource>> = BTreeMap::new();
     let mut tasks = Vec::new();
     if config.ports.is_empty() {
-        return Ok(StratumTasks { sources, tasks });
+        return Ok(StratumTasks { sources, shared: None, tasks });
     }
     let shared = StratumShared::new();
     let mode = match config.stratum.randomx_mode {
@@ -210,7 +213,7 @@ async fn start_stratum(config: &Arc<Config>, sink: &ShareSink, stop: watch::Rece
         tracing::info!(listen = %port.listen, coin = spec.symbol, "stratum port listening");
         tasks.push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
     }
-    Ok(StratumTasks { sources, tasks })
+    Ok(StratumTasks { sources, shared: Some(shared), tasks })
 }
 
 /// Runs `job` now and then every `period` until stopped; a slow run delays the next

@@ -3,6 +3,7 @@
 
 mod auth;
 mod error;
+mod metrics;
 mod miners;
 mod pool;
 
@@ -36,6 +37,9 @@ pub struct AppState {
     pub wallets: BTreeMap<String, Arc<dyn Wallet>>,
     /// Job sources of the coins served on stratum ports.
     pub sources: BTreeMap<String, Arc<crate::mining::MoneroSource>>,
+    /// Stratum counters, when the node serves stratum ports.
+    pub stratum: Option<Arc<crate::stratum::StratumShared>>,
+    pub sink: crate::accounting::ShareSink,
 }
 
 #[derive(OpenApi)]
@@ -85,6 +89,7 @@ pub fn router(state: AppState) -> Router {
                 async move { Json(doc.as_ref().clone()) }
             }),
         )
+        .route("/metrics", get(metrics::metrics))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -327,6 +327,7 @@ impl Session {
     }
 
     async fn reject(&mut self, id: &Value, message: &str, counts_as_invalid: bool) -> Result<(), End> {
+        self.ctx.shared.shares_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let identity = self.identity.as_ref();
         let share = identity.map(|i| NewShare {
             coin: self.ctx.coin.spec().symbol.to_string(),
@@ -437,6 +438,7 @@ impl Session {
         if self.ctx.sink.submit(share).await.is_err() {
             tracing::error!("share sink stopped");
         }
+        self.ctx.shared.shares_accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Answer the miner before the block round-trip to the daemon.
         self.send(&response_ok(id, json!({"status": "OK"}))).await?;
 
@@ -467,6 +469,7 @@ impl Session {
         match self.ctx.source.submit_block(&hex::encode(&block)).await {
             Ok(()) => {
                 tracing::info!(height = job.height, %hash, miner = %identity.address, "block found and accepted by the daemon");
+                self.ctx.shared.blocks_found.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let coin = &self.ctx.coin;
                 let found = FoundBlock {
                     block: NewBlock {

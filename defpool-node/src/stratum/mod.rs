@@ -40,6 +40,9 @@ pub struct StratumShared {
     pub refused_banned: AtomicU64,
     last_full_log: Mutex<Option<Instant>>,
     warned_high: std::sync::atomic::AtomicBool,
+    pub shares_accepted: AtomicU64,
+    pub shares_rejected: AtomicU64,
+    pub blocks_found: AtomicU64,
 }
 
 impl StratumShared {
@@ -57,6 +60,9 @@ impl StratumShared {
             refused_banned: AtomicU64::new(0),
             last_full_log: Mutex::new(None),
             warned_high: std::sync::atomic::AtomicBool::new(false),
+            shares_accepted: AtomicU64::new(0),
+            shares_rejected: AtomicU64::new(0),
+            blocks_found: AtomicU64::new(0),
         })
     }
 

@@ -51,6 +51,18 @@ impl Node {
 
     /// Starts without waiting (for failure cases).
     pub fn spawn(dir: &Path, config: &str, token: &str, env: &[(&str, &str)]) -> Node {
+        Node::spawn_limited(dir, config, token, env, None)
+    }
+
+    /// Starts with the process's file-descriptor limit set to `fd_limit` (soft and
+    /// hard), as on a machine whose limit cannot be raised.
+    pub async fn start_limited(dir: &Path, config: &str, token: &str, fd_limit: u64) -> Node {
+        let node = Node::spawn_limited(dir, config, token, &[], Some(fd_limit));
+        node.wait_ready().await;
+        node
+    }
+
+    fn spawn_limited(dir: &Path, config: &str, token: &str, env: &[(&str, &str)], fd_limit: Option<u64>) -> Node {
         let path = dir.join("defpool.toml");
         std::fs::write(&path, config).expect("write config");
         let listen = config
@@ -69,6 +81,19 @@ impl Node {
             .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        if let Some(limit) = fd_limit {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe and touches only this child.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
         }
         let mut child = cmd.spawn().expect("spawn defpool-node");
         let stderr = Arc::new(Mutex::new(String::new()));
