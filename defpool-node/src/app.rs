@@ -195,6 +195,8 @@ async fn start_stratum(config: &Arc<Config>, sink: &ShareSink, stop: watch::Rece
             target_seconds: v.target_seconds,
             min: v.min,
             max: v.max,
+            retarget_seconds: v.retarget_seconds,
+            max_jump: v.max_jump,
             ..VardiffConfig::default()
         });
         let ctx = Arc::new(PortContext {

@@ -360,9 +360,24 @@ fn default_port_difficulty() -> f64 {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct VardiffConfig {
+    /// Seconds between shares the difficulty aims for.
     pub target_seconds: f64,
     pub min: f64,
     pub max: f64,
+    /// Shortest time between two retargets (the measuring window).
+    #[serde(default = "default_retarget_seconds")]
+    pub retarget_seconds: f64,
+    /// Largest change factor per retarget, both directions.
+    #[serde(default = "default_max_jump")]
+    pub max_jump: f64,
+}
+
+fn default_retarget_seconds() -> f64 {
+    60.0
+}
+
+fn default_max_jump() -> f64 {
+    4.0
 }
 
 /// One problem in the configuration, naming the key.
@@ -634,10 +649,10 @@ impl Config {
                 push(k("difficulty"), "must be above zero".into());
             }
             if let Some(v) = &port.vardiff {
-                if !(v.target_seconds > 0.0 && v.min > 0.0 && v.max >= v.min) {
+                if !(v.target_seconds > 0.0 && v.min > 0.0 && v.max >= v.min && v.retarget_seconds > 0.0 && v.max_jump > 1.0) {
                     push(
                         k("vardiff"),
-                        "needs target_seconds > 0 and 0 < min <= max".into(),
+                        "needs target_seconds > 0, 0 < min <= max, retarget_seconds > 0 and max_jump > 1".into(),
                     );
                 }
             }
