@@ -55,7 +55,7 @@ impl Store {
             // without the default OR ABORT SQLite keeps no statement journal, which
             // cost a page copy to a temp file for each page the insert touched.
             sql.push_str(
-                "INSERT OR ROLLBACK INTO shares (coin, miner, worker, difficulty, \
+                "INSERT INTO shares (coin, miner, worker, difficulty, \
                  network_difficulty, height, accepted, solo, created_at) VALUES ",
             );
             for i in 0..chunk.len() {
