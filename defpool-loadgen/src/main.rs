@@ -53,8 +53,9 @@ struct Cli {
     /// Connection attempts per second (0 = as fast as --max-pending allows).
     #[arg(long, default_value_t = 0.0)]
     ramp_per_sec: f64,
-    /// Connections in flight (connecting or waiting for the login reply) at most.
-    #[arg(long, default_value_t = 512)]
+    /// Connections in flight (connecting or waiting for the login reply) at most. Keep
+    /// it below the node's listen backlog, or SYNs are dropped and retried after 1 s.
+    #[arg(long, default_value_t = 100)]
     max_pending: usize,
     /// Seconds to keep the sessions open after the ramp (all logins answered).
     #[arg(long)]
@@ -106,15 +107,24 @@ fn parse_sources(spec: &str) -> anyhow::Result<Vec<IpAddr>> {
     let mut out = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         if let Some((a, b)) = part.split_once('-') {
-            let a: Ipv4Addr = a.trim().parse().with_context(|| format!("bad range start in {part:?}"))?;
-            let b: Ipv4Addr = b.trim().parse().with_context(|| format!("bad range end in {part:?}"))?;
+            let a: Ipv4Addr = a
+                .trim()
+                .parse()
+                .with_context(|| format!("bad range start in {part:?}"))?;
+            let b: Ipv4Addr = b
+                .trim()
+                .parse()
+                .with_context(|| format!("bad range end in {part:?}"))?;
             let (a, b) = (u32::from(a), u32::from(b));
             if b < a || b - a >= 65_536 {
                 bail!("bad source range {part:?} (must be ascending, at most 65536 addresses)");
             }
             out.extend((a..=b).map(|x| IpAddr::V4(Ipv4Addr::from(x))));
         } else {
-            out.push(part.parse().with_context(|| format!("bad source address {part:?}"))?);
+            out.push(
+                part.parse()
+                    .with_context(|| format!("bad source address {part:?}"))?,
+            );
         }
     }
     if out.is_empty() {
@@ -124,7 +134,10 @@ fn parse_sources(spec: &str) -> anyhow::Result<Vec<IpAddr>> {
 }
 
 fn resolve(target: &str, want_v4: Option<bool>) -> anyhow::Result<SocketAddr> {
-    let addrs: Vec<SocketAddr> = target.to_socket_addrs().with_context(|| format!("cannot resolve {target}"))?.collect();
+    let addrs: Vec<SocketAddr> = target
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve {target}"))?
+        .collect();
     addrs
         .iter()
         .find(|a| want_v4.is_none_or(|v4| a.is_ipv4() == v4))
@@ -190,6 +203,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     login_line.push(b'\n');
     let login_line = Arc::new(login_line);
 
+    let overflows_before = net::listen_overflows();
     net::install_stop_signals();
     let shared = Arc::new(Shared::default());
     let threads = cli.threads.min(cli.sessions);
@@ -304,7 +318,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Err(_) => bail!("a worker thread panicked"),
         }
     }
-    let gens_live = std::mem::take(&mut *shared.gens.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+    let gens_live = std::mem::take(
+        &mut *shared
+            .gens
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?,
+    );
     let summary = report::summarize(report::Input {
         target,
         sessions: cli.sessions,
@@ -319,6 +338,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         jobs: cli.jobs,
         stop_reason,
         user_timestamps_forced: cli.user_timestamps,
+        listen_overflows: overflows_before
+            .zip(net::listen_overflows())
+            .map(|(a, b)| b.saturating_sub(a)),
     });
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -22,7 +22,12 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-fn set_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+fn set_int_opt(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: `value` outlives the call and its size is passed.
     cvt(unsafe {
         libc::setsockopt(
@@ -45,7 +50,9 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
             let sin = libc::sockaddr_in {
                 sin_family: libc::AF_INET as libc::sa_family_t,
                 sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
                 sin_zero: [0; 8],
             };
             // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
@@ -57,7 +64,9 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
                 sin6_family: libc::AF_INET6 as libc::sa_family_t,
                 sin6_port: a.port().to_be(),
                 sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
                 sin6_scope_id: a.scope_id(),
             };
             // SAFETY: as above, for sockaddr_in6.
@@ -78,10 +87,24 @@ pub struct Started {
 /// time thanks to `IP_BIND_ADDRESS_NO_PORT`, so one source address is not limited
 /// to the ~28k ports of a `bind(port 0)`), asks for kernel receive timestamps and
 /// starts connecting to `target`.
-pub fn start_connect(target: SocketAddr, source: Option<IpAddr>, want_timestamps: bool) -> io::Result<Started> {
-    let family = if target.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+pub fn start_connect(
+    target: SocketAddr,
+    source: Option<IpAddr>,
+    want_timestamps: bool,
+) -> io::Result<Started> {
+    let family = if target.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
     // SAFETY: plain socket(2).
-    let fd = cvt(unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) })?;
+    let fd = cvt(unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })?;
     let result = (|| {
         if let Some(ip) = source {
             set_int_opt(fd, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1)?;
@@ -89,7 +112,8 @@ pub fn start_connect(target: SocketAddr, source: Option<IpAddr>, want_timestamps
             // SAFETY: `sa` is a valid sockaddr of length `len`.
             cvt(unsafe { libc::bind(fd, (&sa as *const libc::sockaddr_storage).cast(), len) })?;
         }
-        let kernel_timestamps = want_timestamps && set_int_opt(fd, libc::SOL_SOCKET, SO_TIMESTAMPNS, 1).is_ok();
+        let kernel_timestamps =
+            want_timestamps && set_int_opt(fd, libc::SOL_SOCKET, SO_TIMESTAMPNS, 1).is_ok();
         let _ = set_int_opt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
         let (sa, len) = sockaddr(target);
         // SAFETY: as above.
@@ -103,7 +127,10 @@ pub fn start_connect(target: SocketAddr, source: Option<IpAddr>, want_timestamps
         Ok(kernel_timestamps)
     })();
     match result {
-        Ok(kernel_timestamps) => Ok(Started { fd, kernel_timestamps }),
+        Ok(kernel_timestamps) => Ok(Started {
+            fd,
+            kernel_timestamps,
+        }),
         Err(e) => {
             close(fd);
             Err(e)
@@ -113,14 +140,19 @@ pub fn start_connect(target: SocketAddr, source: Option<IpAddr>, want_timestamps
 
 /// Checks that `ip` can be used as a source address (bound without a port).
 pub fn probe_source(ip: IpAddr) -> io::Result<()> {
-    let family = if ip.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    let family = if ip.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
     // SAFETY: plain socket(2).
     let fd = cvt(unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })?;
     let r = (|| {
         set_int_opt(fd, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1)?;
         let (sa, len) = sockaddr(SocketAddr::new(ip, 0));
         // SAFETY: valid sockaddr.
-        cvt(unsafe { libc::bind(fd, (&sa as *const libc::sockaddr_storage).cast(), len) }).map(|_| ())
+        cvt(unsafe { libc::bind(fd, (&sa as *const libc::sockaddr_storage).cast(), len) })
+            .map(|_| ())
     })();
     close(fd);
     r
@@ -131,15 +163,30 @@ pub fn take_error(fd: RawFd) -> io::Result<Option<io::Error>> {
     let mut value: libc::c_int = 0;
     let mut len = size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `value`/`len` are valid for writing.
-    cvt(unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, (&mut value as *mut libc::c_int).cast(), &mut len) })?;
-    Ok(if value == 0 { None } else { Some(io::Error::from_raw_os_error(value)) })
+    cvt(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(if value == 0 {
+        None
+    } else {
+        Some(io::Error::from_raw_os_error(value))
+    })
 }
 
 /// Closes `fd`. With `reset`, closes abortively (`SO_LINGER` 0 → RST) so that no
 /// TIME_WAIT socket is left behind on this side to slow down the next run.
 pub fn close_socket(fd: RawFd, reset: bool) {
     if reset {
-        let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
         // SAFETY: `linger` outlives the call.
         unsafe {
             libc::setsockopt(
@@ -189,7 +236,10 @@ struct Control([u8; 128]);
 /// One `recvmsg` into `buf`, collecting an `SCM_TIMESTAMPNS` control message.
 pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Recv> {
     let mut control = Control([0; 128]);
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
     // SAFETY: an all-zero msghdr is valid; the pointers we set outlive the call.
     let mut msg: libc::msghdr = unsafe { zeroed() };
     msg.msg_iov = &mut iov;
@@ -240,7 +290,9 @@ pub struct Epoll(RawFd);
 impl Epoll {
     pub fn new() -> io::Result<Epoll> {
         // SAFETY: plain epoll_create1(2).
-        Ok(Epoll(cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?))
+        Ok(Epoll(cvt(unsafe {
+            libc::epoll_create1(libc::EPOLL_CLOEXEC)
+        })?))
     }
 
     fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
@@ -260,7 +312,9 @@ impl Epoll {
     /// Waits up to `timeout_ms`; fills `events` and returns how many are set.
     pub fn wait(&self, events: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
         // SAFETY: `events` is valid for writing `events.len()` entries.
-        let n = unsafe { libc::epoll_wait(self.0, events.as_mut_ptr(), events.len() as i32, timeout_ms) };
+        let n = unsafe {
+            libc::epoll_wait(self.0, events.as_mut_ptr(), events.len() as i32, timeout_ms)
+        };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -282,10 +336,16 @@ impl Drop for Epoll {
 pub fn raise_fd_limit() -> io::Result<u64> {
     // SAFETY: getrlimit/setrlimit read and write only the struct passed.
     unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         cvt(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
         if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
             cvt(libc::setrlimit(libc::RLIMIT_NOFILE, &raised))?;
             lim.rlim_cur = lim.rlim_max;
         }
@@ -300,6 +360,23 @@ pub fn ephemeral_ports() -> Option<u64> {
     let lo = it.next()?.ok()?;
     let hi = it.next()?.ok()?;
     Some(hi.saturating_sub(lo) + 1)
+}
+
+/// `TcpExt: ListenOverflows` of this network namespace (SYNs dropped because an
+/// accept queue was full), to explain 1 s / 3 s connect latencies.
+pub fn listen_overflows() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut lines = s.lines();
+    while let (Some(names), Some(values)) = (lines.next(), lines.next()) {
+        if !names.starts_with("TcpExt:") {
+            continue;
+        }
+        let i = names
+            .split_whitespace()
+            .position(|n| n == "ListenOverflows")?;
+        return values.split_whitespace().nth(i)?.parse().ok();
+    }
+    None
 }
 
 static STOP_SIGNAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

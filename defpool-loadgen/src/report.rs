@@ -24,6 +24,8 @@ pub struct Input<'a> {
     pub jobs: Option<usize>,
     pub stop_reason: String,
     pub user_timestamps_forced: bool,
+    /// Host-wide `ListenOverflows` increase during the run.
+    pub listen_overflows: Option<u64>,
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -54,12 +56,28 @@ fn latency(mut v: Vec<u64>) -> Value {
 }
 
 pub fn summarize(input: Input<'_>) -> Value {
-    let Input { target, sessions, sources, threads, shared, results, gens, ramp_seconds, stopped_at, settle, jobs, stop_reason, user_timestamps_forced } = input;
+    let Input {
+        target,
+        sessions,
+        sources,
+        threads,
+        shared,
+        results,
+        gens,
+        ramp_seconds,
+        stopped_at,
+        settle,
+        jobs,
+        stop_reason,
+        user_timestamps_forced,
+        listen_overflows,
+    } = input;
     let mut connect = Vec::new();
     let mut login = Vec::new();
     let mut failures: HashMap<String, usize> = HashMap::new();
     let mut by_gen: HashMap<GenKey, Vec<i64>> = HashMap::new();
-    let (mut kernel, mut user, mut refused, mut repeats, mut protocol_errors) = (0usize, 0usize, 0usize, 0usize, 0usize);
+    let (mut kernel, mut user, mut refused, mut repeats, mut protocol_errors) =
+        (0usize, 0usize, 0usize, 0usize, 0usize);
     for r in results {
         connect.extend(r.connect_lat_ns);
         login.extend(r.login_lat_ns);
@@ -92,7 +110,8 @@ pub fn summarize(input: Input<'_>) -> Value {
         ts.sort_unstable();
         let first = ts.first().copied().unwrap_or(0);
         let lat: Vec<u64> = ts.iter().map(|t| (t - first).max(0) as u64).collect();
-        let complete = lat.len() >= alive || stopped_at.saturating_duration_since(live.first_seen) >= settle;
+        let complete =
+            lat.len() >= alive || stopped_at.saturating_duration_since(live.first_seen) >= settle;
         let in_summary = !live.during_ramp && complete && jobs.is_none_or(|k| counted < k);
         if in_summary {
             counted += 1;
@@ -134,8 +153,9 @@ pub fn summarize(input: Input<'_>) -> Value {
         "dropped_after_login": dropped,
         "alive_at_end": alive,
         "ramp_seconds": ramp_seconds,
-        "logins_per_second": ramp_seconds.map(|s| (logged_in as f64 / s.max(1e-9)).round()),
+        "logins_per_second": ramp_seconds.map(|s| (logged_in as f64 / s.max(1e-9)).round() as u64),
         "connect_latency_ms": latency(connect),
+        "listen_overflows_during_run": listen_overflows,
         "login_latency_ms": latency(login),
         "timestamp_source": timestamp_source,
         "timestamps": {"kernel": kernel, "user_space": user, "sockets_refusing_so_timestampns": refused},
@@ -163,7 +183,13 @@ fn lat_line(v: &Value) -> String {
     if v.is_null() {
         return "no samples".to_string();
     }
-    format!("p50 {} ms  p99 {} ms  max {} ms  ({} samples)", f(&v["p50"]), f(&v["p99"]), f(&v["max"]), v["samples"])
+    format!(
+        "p50 {} ms  p99 {} ms  max {} ms  ({} samples)",
+        f(&v["p50"]),
+        f(&v["p99"]),
+        f(&v["max"]),
+        v["samples"]
+    )
 }
 
 pub fn human(s: &Value) -> String {
@@ -174,7 +200,11 @@ pub fn human(s: &Value) -> String {
         "target {}  sessions {}  source addresses {}  threads {}",
         s["target"].as_str().unwrap_or(""),
         s["sessions_requested"],
-        if sources == 0 { "kernel's choice".to_string() } else { sources.to_string() },
+        if sources == 0 {
+            "kernel's choice".to_string()
+        } else {
+            sources.to_string()
+        },
         s["threads"]
     );
     let _ = writeln!(
@@ -183,13 +213,25 @@ pub fn human(s: &Value) -> String {
         s["connected"], s["logged_in"], s["login_failed"], s["dropped_after_login"], s["alive_at_end"]
     );
     for fl in s["login_failures"].as_array().into_iter().flatten() {
-        let _ = writeln!(o, "  failure x{}: {}", fl["count"], fl["reason"].as_str().unwrap_or(""));
+        let _ = writeln!(
+            o,
+            "  failure x{}: {}",
+            fl["count"],
+            fl["reason"].as_str().unwrap_or("")
+        );
     }
     if let Some(r) = s["ramp_seconds"].as_f64() {
         let _ = writeln!(o, "ramp: {r:.2} s ({} logins/s)", s["logins_per_second"]);
     }
     let _ = writeln!(o, "connect latency: {}", lat_line(&s["connect_latency_ms"]));
     let _ = writeln!(o, "login latency:   {}", lat_line(&s["login_latency_ms"]));
+    if let Some(n) = s["listen_overflows_during_run"].as_u64().filter(|n| *n > 0) {
+        let _ = writeln!(
+            o,
+            "warning: {n} SYNs dropped by full accept queues on this host during the run \
+             (TcpExt ListenOverflows): connects retried after 1 s; lower --max-pending or --ramp-per-sec"
+        );
+    }
     let ts = &s["timestamps"];
     let _ = writeln!(
         o,
@@ -200,8 +242,15 @@ pub fn human(s: &Value) -> String {
     );
     let gens = s["generations"].as_array().cloned().unwrap_or_default();
     if !gens.is_empty() {
-        let _ = writeln!(o, "job fan-out per generation (latency from the first receive of the generation):");
-        let _ = writeln!(o, "  {:>4} {:>8} {:>9} {:>10} {:>9} {:>9} {:>9}  note", "gen", "height", "sessions", "spread ms", "p50 ms", "p99 ms", "max ms");
+        let _ = writeln!(
+            o,
+            "job fan-out per generation (latency from the first receive of the generation):"
+        );
+        let _ = writeln!(
+            o,
+            "  {:>4} {:>8} {:>9} {:>10} {:>9} {:>9} {:>9}  note",
+            "gen", "height", "sessions", "spread ms", "p50 ms", "p99 ms", "max ms"
+        );
         for g in &gens {
             let l = &g["latency_ms"];
             let note = if g["during_ramp"].as_bool() == Some(true) {
@@ -216,9 +265,9 @@ pub fn human(s: &Value) -> String {
             let _ = writeln!(
                 o,
                 "  {:>4} {:>8} {:>9} {:>10} {:>9} {:>9} {:>9}  {note}",
-                g["index"],
-                g["height"],
-                g["sessions"],
+                g["index"].to_string(),
+                g["height"].to_string(),
+                g["sessions"].to_string(),
                 f(&g["spread_ms"]),
                 f(&l["p50"]),
                 f(&l["p99"]),
@@ -234,8 +283,14 @@ pub fn human(s: &Value) -> String {
         lat_line(&fo["latency_ms"]),
         f(&fo["worst_generation_p99_ms"])
     );
-    if s["repeated_jobs"].as_u64().unwrap_or(0) > 0 || s["protocol_errors"].as_u64().unwrap_or(0) > 0 {
-        let _ = writeln!(o, "repeated jobs {}  protocol errors {}", s["repeated_jobs"], s["protocol_errors"]);
+    if s["repeated_jobs"].as_u64().unwrap_or(0) > 0
+        || s["protocol_errors"].as_u64().unwrap_or(0) > 0
+    {
+        let _ = writeln!(
+            o,
+            "repeated jobs {}  protocol errors {}",
+            s["repeated_jobs"], s["protocol_errors"]
+        );
     }
     let _ = writeln!(o, "stopped: {}", s["stop_reason"].as_str().unwrap_or(""));
     o

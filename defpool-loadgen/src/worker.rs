@@ -184,15 +184,31 @@ pub fn run(cfg: WorkerConfig, shared: Arc<Shared>) -> anyhow::Result<WorkerResul
         for ev in &events[..ready] {
             let i = ev.u64 as usize;
             let flags = ev.events;
-            handle_event(&cfg, &shared, &epoll, &mut conns[i], i, flags, &mut scratch, &mut res, &mut pending);
+            handle_event(
+                &cfg,
+                &shared,
+                &epoll,
+                &mut conns[i],
+                i,
+                flags,
+                &mut scratch,
+                &mut res,
+                &mut pending,
+            );
         }
 
         // Sessions that never connected or never got a login reply.
         if pending > 0 && last_sweep.elapsed() >= Duration::from_millis(100) {
             last_sweep = Instant::now();
             for c in conns[..next].iter_mut() {
-                if matches!(c.state, State::Connecting | State::AwaitLogin) && c.started.elapsed() > cfg.login_timeout {
-                    let what = if c.state == State::Connecting { "timeout: not connected" } else { "timeout: no login reply" };
+                if matches!(c.state, State::Connecting | State::AwaitLogin)
+                    && c.started.elapsed() > cfg.login_timeout
+                {
+                    let what = if c.state == State::Connecting {
+                        "timeout: not connected"
+                    } else {
+                        "timeout: no login reply"
+                    };
                     close_conn(c, cfg.reset_on_close);
                     pending -= 1;
                     fail(&mut res, &shared, what.to_string());
@@ -286,7 +302,8 @@ fn handle_event(
                     return;
                 }
             }
-            res.connect_lat_ns.push(c.started.elapsed().as_nanos() as u64);
+            res.connect_lat_ns
+                .push(c.started.elapsed().as_nanos() as u64);
             shared.connected.fetch_add(1, Ordering::Relaxed);
             c.state = State::AwaitLogin;
             c.login_sent = Instant::now();
@@ -341,7 +358,16 @@ fn handle_event(
                 while let Some(pos) = data[start..].iter().position(|b| *b == b'\n') {
                     let end = start + pos;
                     if c.carry.is_empty() {
-                        handle_line(cfg, shared, c, &data[start..end], ts_ns, kernel, res, pending);
+                        handle_line(
+                            cfg,
+                            shared,
+                            c,
+                            &data[start..end],
+                            ts_ns,
+                            kernel,
+                            res,
+                            pending,
+                        );
                     } else {
                         let mut line = std::mem::take(&mut c.carry);
                         line.extend_from_slice(&data[start..end]);
@@ -379,7 +405,14 @@ fn handle_event(
 
 /// The connection ended: a login failure if it happened before the login reply,
 /// a dropped session after it.
-fn on_closed(cfg: &WorkerConfig, shared: &Shared, c: &mut Conn, res: &mut WorkerResult, pending: &mut usize, why: &str) {
+fn on_closed(
+    cfg: &WorkerConfig,
+    shared: &Shared,
+    c: &mut Conn,
+    res: &mut WorkerResult,
+    pending: &mut usize,
+    why: &str,
+) {
     let state = c.state;
     close_conn(c, cfg.reset_on_close);
     match state {
@@ -400,7 +433,7 @@ fn template_key(blob_hex: &str) -> Option<u64> {
     let bytes = blob_hex.as_bytes();
     let mut prefix = Vec::with_capacity(48);
     let mut pos = 0usize;
-    let mut byte = |pos: &mut usize| -> Option<u8> {
+    let byte = |pos: &mut usize| -> Option<u8> {
         let h = bytes.get(*pos..*pos + 2)?;
         *pos += 2;
         u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()
@@ -480,7 +513,8 @@ fn handle_line(
                 fail(res, shared, message);
                 return;
             }
-            res.login_lat_ns.push(c.login_sent.elapsed().as_nanos() as u64);
+            res.login_lat_ns
+                .push(c.login_sent.elapsed().as_nanos() as u64);
             *pending -= 1;
             c.state = State::Ready;
             shared.logged_in.fetch_add(1, Ordering::Relaxed);
