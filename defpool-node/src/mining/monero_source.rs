@@ -36,6 +36,11 @@ pub struct MoneroSource {
     current: watch::Sender<Option<Arc<MoneroJob>>>,
     /// The daemon that gave the current template (index into `daemons`).
     active: Mutex<usize>,
+    /// Highest height this node has submitted a block for: a second winning share at
+    /// the same height would only make an orphan, so it is not submitted.
+    claimed_height: std::sync::atomic::AtomicU64,
+    /// Wakes the poll loop at once (after our own block).
+    wake: tokio::sync::Notify,
 }
 
 impl MoneroSource {
@@ -45,7 +50,15 @@ impl MoneroSource {
             .map(|d| DaemonHealth { url: d.url().to_string(), ok: false, detail: Some("not checked yet".into()) })
             .collect();
         let (current, _) = watch::channel(None);
-        Arc::new(MoneroSource { daemons, pool_address, health: std::sync::Mutex::new(health), current, active: Mutex::new(0) })
+        Arc::new(MoneroSource {
+            daemons,
+            pool_address,
+            health: std::sync::Mutex::new(health),
+            current,
+            active: Mutex::new(0),
+            claimed_height: std::sync::atomic::AtomicU64::new(0),
+            wake: tokio::sync::Notify::new(),
+        })
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Option<Arc<MoneroJob>>> {
@@ -54,6 +67,27 @@ impl MoneroSource {
 
     pub fn current(&self) -> Option<Arc<MoneroJob>> {
         self.current.borrow().clone()
+    }
+
+    /// Claims `height` for a block submission; false if a block at that height was
+    /// already submitted by this node.
+    pub fn claim_height(&self, height: u64) -> bool {
+        self.claimed_height.fetch_max(height, std::sync::atomic::Ordering::AcqRel) < height
+    }
+
+    /// Gives a claimed height back after the daemon refused the block.
+    pub fn release_height(&self, height: u64) {
+        let _ = self.claimed_height.compare_exchange(
+            height,
+            height - 1,
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// Polls the daemons now rather than at the next tick.
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
     pub fn health(&self) -> Vec<DaemonHealth> {
@@ -88,6 +122,7 @@ impl MoneroSource {
             }
             tokio::select! {
                 _ = tokio::time::sleep(poll) => {}
+                _ = self.wake.notified() => {}
                 r = stop.changed() => if r.is_err() || *stop.borrow() { return },
             }
         }

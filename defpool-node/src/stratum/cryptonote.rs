@@ -4,7 +4,7 @@
 //! answers every request itself; RandomX runs on the verifier threads, database
 //! writes go through the share sink, so nothing here waits on the database.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,17 +14,17 @@ use defpool_core::pow::{check_hash, job_target_hex};
 use defpool_core::stratum::cryptonote::{
     job_notification, parse_request, response_error, response_ok, ClientRequest, Job, LoginParams, SubmitParams,
 };
-use defpool_core::stratum::identity::{parse_identity, MinerIdentity};
+use defpool_core::stratum::identity::{parse_identity, sanitize_worker, MinerIdentity, DEFAULT_WORKER};
 use defpool_core::vardiff::Vardiff;
 use defpool_core::{address, Amount};
 use serde_json::{json, Value};
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use super::lines::{read_line, LineError};
+use super::lines::{LineBuffer, LineError};
 use super::PortContext;
 use crate::accounting::FoundBlock;
 use crate::mining::monero_source::RESERVE_SIZE;
@@ -46,7 +46,9 @@ mod reply {
     pub const INVALID_NONCE: &str = "Invalid nonce";
     pub const BLOCK_EXPIRED: &str = "Block expired";
     pub const INVALID_SHARE: &str = "Invalid share";
-    pub const BANNED: &str = "Banned: too many invalid shares";
+    /// Starts like xmrig's "your IP is banned" family so it reconnects instead of
+    /// submitting into a closed socket.
+    pub const BANNED: &str = "Your IP is banned: too many invalid shares";
     pub const UNSUPPORTED_ALGO: &str = "Unsupported algorithm: this port mines rx/0";
     pub const NO_JOB: &str = "No job available yet; try again";
 }
@@ -56,14 +58,16 @@ struct SessionJob {
     id: u32,
     job: Arc<MoneroJob>,
     difficulty: u64,
-    /// Nonces already submitted for this job (duplicate detection).
-    nonces: HashSet<u32>,
+    /// Nonces already submitted for this job (duplicate detection). A plain vector:
+    /// a job sees tens of shares, and an idle session must not pay for a hash table.
+    nonces: Vec<u32>,
 }
 
 struct Session {
     ctx: Arc<PortContext>,
     peer: SocketAddr,
-    id: String,
+    /// Session id sent to the miner as hex in the login result.
+    id: u64,
     identity: Option<MinerIdentity>,
     extra_nonce: [u8; RESERVE_SIZE],
     jobs: VecDeque<SessionJob>,
@@ -90,16 +94,15 @@ pub async fn run_session(socket: TcpStream, peer: SocketAddr, ctx: Arc<PortConte
     let session_no = ctx.shared.session_id();
     let span = tracing::info_span!("session", id = session_no, %peer, port = %ctx.port.listen);
     async move {
-        let (read, writer) = socket.into_split();
-        let mut reader = BufReader::with_capacity(1024, read);
+        let (mut reader, writer) = socket.into_split();
         let mut extra_nonce = [0u8; RESERVE_SIZE];
         extra_nonce[..4].copy_from_slice(&ctx.shared.extra_nonce().to_le_bytes());
         let mut session = Session {
             peer,
-            id: format!("{session_no:x}"),
+            id: session_no,
             identity: None,
             extra_nonce,
-            jobs: VecDeque::with_capacity(KEPT_JOBS),
+            jobs: VecDeque::new(),
             next_job_id: 1,
             difficulty: ctx.port.difficulty,
             vardiff: None,
@@ -123,30 +126,34 @@ pub async fn run_session(socket: TcpStream, peer: SocketAddr, ctx: Arc<PortConte
 }
 
 impl Session {
-    async fn run(&mut self, reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>, mut stop: watch::Receiver<bool>) -> End {
+    async fn run(&mut self, reader: &mut OwnedReadHalf, mut stop: watch::Receiver<bool>) -> End {
         let mut jobs_rx = self.ctx.source.subscribe();
-        let mut line = Vec::with_capacity(256);
-        let max = self.ctx.settings.max_line_bytes;
+        // Holds only an unfinished line between reads: empty (no heap) while idle.
+        let mut pending = LineBuffer::new(self.ctx.settings.max_line_bytes);
         let idle = self.ctx.settings.idle_timeout;
         let mut deadline = tokio::time::Instant::now() + idle;
         loop {
             tokio::select! {
-                r = read_line(reader, &mut line, max) => {
-                    match r {
-                        Ok(true) => {
-                            deadline = tokio::time::Instant::now() + idle;
-                            let outcome = self.handle_line(&line).await;
-                            line.clear();
-                            if let Err(end) = outcome {
-                                return end;
-                            }
-                        }
-                        Ok(false) => return End::Closed,
+                r = reader.readable() => {
+                    if let Err(e) = r {
+                        return End::Reason(e.to_string());
+                    }
+                    let lines = match pending.read_from(reader) {
+                        Ok(Some(lines)) => lines,
+                        Ok(None) => continue,
+                        Err(LineError::Closed) => return End::Closed,
                         Err(LineError::TooLong(n)) => {
                             let _ = self.send(&response_error(&Value::Null, -1, &format!("Request line longer than {n} bytes"))).await;
                             return End::Reason(format!("line over {n} bytes"));
                         }
                         Err(e) => return End::Reason(e.to_string()),
+                    };
+                    deadline = tokio::time::Instant::now() + idle;
+                    for line in lines.split(|b| *b == b'\n') {
+                        let line = line.strip_suffix(b"\r").unwrap_or(line);
+                        if let Err(end) = self.handle_line(line).await {
+                            return end;
+                        }
                     }
                 }
                 changed = jobs_rx.changed() => {
@@ -229,7 +236,7 @@ impl Session {
     }
 
     fn authenticated(&self, session_id: &str) -> bool {
-        self.identity.is_some() && session_id == self.id
+        self.identity.is_some() && u64::from_str_radix(session_id, 16) == Ok(self.id)
     }
 
     async fn login(&mut self, id: &Value, params: LoginParams) -> Result<(), End> {
@@ -241,7 +248,15 @@ impl Session {
             return Err(End::Reason("miner cannot mine rx/0".into()));
         }
         let identity = match parse_identity(&params.login, &params.pass) {
-            Ok(i) => i,
+            // xmrig's --rig-id names the worker when login and password do not.
+            Ok(mut i) => {
+                if i.worker == DEFAULT_WORKER {
+                    if let Some(rig) = params.rigid.as_deref().filter(|r| !r.is_empty()) {
+                        i.worker = sanitize_worker(rig);
+                    }
+                }
+                i
+            }
             Err(e) => {
                 self.send(&response_error(id, -1, &e.to_string())).await?;
                 return Err(End::Reason(format!("bad login: {e}")));
@@ -257,7 +272,13 @@ impl Session {
             return Err(End::Reason("no job yet".into()));
         };
         match identity.fixed_difficulty {
-            Some(d) => self.difficulty = d.max(1.0),
+            // The miner's own choice, kept inside the port's range.
+            Some(d) => {
+                self.difficulty = match &self.ctx.vardiff {
+                    Some(cfg) => d.clamp(cfg.min, cfg.max),
+                    None => d.max(self.ctx.port.difficulty),
+                }
+            }
             None => {
                 if let Some(cfg) = &self.ctx.vardiff {
                     self.difficulty = self.difficulty.clamp(cfg.min, cfg.max);
@@ -276,7 +297,7 @@ impl Session {
         self.identity = Some(identity);
         let j = self.new_job(job);
         let result = json!({
-            "id": self.id,
+            "id": format!("{:x}", self.id),
             "job": j,
             "extensions": ["algo", "keepalive"],
             "status": "OK",
@@ -290,7 +311,9 @@ impl Session {
             self.current_height = job.height;
             self.height_changed_at = Instant::now();
         }
-        let difficulty = (self.difficulty.round() as u64).max(1);
+        // Never above the network: a share that is a block must be submittable.
+        let cap = u64::try_from(job.network_difficulty).unwrap_or(u64::MAX).max(1);
+        let difficulty = (self.difficulty.round() as u64).clamp(1, cap);
         let blob = job
             .template
             .hashing_blob(&self.extra_nonce)
@@ -309,7 +332,7 @@ impl Session {
         if self.jobs.len() == KEPT_JOBS {
             self.jobs.pop_front();
         }
-        self.jobs.push_back(SessionJob { id, job, difficulty, nonces: HashSet::new() });
+        self.jobs.push_back(SessionJob { id, job, difficulty, nonces: Vec::new() });
         message
     }
 
@@ -345,17 +368,18 @@ impl Session {
                 tracing::error!("share sink stopped");
             }
         }
-        self.send(&response_error(id, -1, message)).await?;
         if counts_as_invalid {
             self.verified_valid = 0;
             self.invalid_shares += 1;
             if self.invalid_shares >= self.ctx.settings.ban_after_invalid_shares {
                 self.ctx.shared.ban(self.peer.ip(), self.ctx.settings.ban_duration);
-                let _ = self.send(&response_error(&Value::Null, -1, reply::BANNED)).await;
+                // Answer the share itself with the ban: xmrig ignores messages without
+                // a request id, and reconnects (to find itself refused) on this one.
+                let _ = self.send(&response_error(id, -1, &format!("{}: {message}", reply::BANNED))).await;
                 return Err(End::Reason(format!("banned after {} invalid shares", self.invalid_shares)));
             }
         }
-        Ok(())
+        self.send(&response_error(id, -1, message)).await
     }
 
     async fn submit(&mut self, id: &Value, params: SubmitParams) -> Result<(), End> {
@@ -382,9 +406,10 @@ impl Session {
             return self.reject(id, reply::BLOCK_EXPIRED, false).await;
         }
         let nonce = u32::from_le_bytes(submit.nonce);
-        if !self.jobs[index].nonces.insert(nonce) {
+        if self.jobs[index].nonces.contains(&nonce) {
             return self.reject(id, reply::DUPLICATE_SHARE, false).await;
         }
+        self.jobs[index].nonces.push(nonce);
 
         let Ok(mut blob) = job.template.hashing_blob(&self.extra_nonce) else {
             return self.reject(id, reply::INVALID_JOB_ID, false).await;
@@ -442,8 +467,8 @@ impl Session {
         // Answer the miner before the block round-trip to the daemon.
         self.send(&response_ok(id, json!({"status": "OK"}))).await?;
 
-        if is_current_block && check_hash(&hash, job.network_difficulty) {
-            self.submit_block(&job, submit.nonce, &blob, &identity, solo).await;
+        if is_current_block && check_hash(&hash, job.network_difficulty) && self.ctx.source.claim_height(job.height) {
+            self.submit_block(job.clone(), submit.nonce, &blob, identity.clone(), solo);
         }
         if let (Some(v), Some(cfg)) = (self.vardiff.as_mut(), self.ctx.vardiff.as_ref()) {
             if let Some(d) = v.on_share(cfg, now_ms()) {
@@ -457,20 +482,36 @@ impl Session {
         Ok(())
     }
 
-    async fn submit_block(&mut self, job: &MoneroJob, nonce: [u8; 4], hashing_blob: &[u8], identity: &MinerIdentity, solo: bool) {
+    /// Submits a block candidate in its own task so the session keeps answering its
+    /// miner while the daemon checks the block.
+    fn submit_block(&self, job: Arc<MoneroJob>, nonce: [u8; 4], hashing_blob: &[u8], identity: MinerIdentity, solo: bool) {
         let block = match job.template.block_blob(&self.extra_nonce, nonce) {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, "cannot assemble the block");
+                self.ctx.source.release_height(job.height);
                 return;
             }
         };
         let hash = hex::encode(block_id(hashing_blob));
-        match self.ctx.source.submit_block(&hex::encode(&block)).await {
+        let ctx = self.ctx.clone();
+        let span = tracing::Span::current();
+        tokio::spawn(
+            async move { submit_block_task(ctx, job, block, hash, identity, solo).await }.instrument(span),
+        );
+    }
+}
+
+async fn submit_block_task(ctx: Arc<PortContext>, job: Arc<MoneroJob>, block: Vec<u8>, hash: String, identity: MinerIdentity, solo: bool) {
+    {
+        let job = &*job;
+        match ctx.source.submit_block(&hex::encode(&block)).await {
             Ok(()) => {
                 tracing::info!(height = job.height, %hash, miner = %identity.address, "block found and accepted by the daemon");
-                self.ctx.shared.blocks_found.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let coin = &self.ctx.coin;
+                ctx.shared.blocks_found.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // Fetch the next template now instead of at the next poll tick.
+                ctx.source.wake();
+                let coin = &ctx.coin;
                 let found = FoundBlock {
                     block: NewBlock {
                         coin: coin.spec().symbol.to_string(),
@@ -489,11 +530,14 @@ impl Session {
                         found_at: now_ms(),
                     },
                 };
-                if let Err(e) = self.ctx.sink.block_found(found).await {
+                if let Err(e) = ctx.sink.block_found(found).await {
                     tracing::error!(error = %e, "block accepted by the daemon but not recorded");
                 }
             }
-            Err(e) => tracing::warn!(height = job.height, %hash, error = %e, "daemon rejected the block"),
+            Err(e) => {
+                ctx.source.release_height(job.height);
+                tracing::warn!(height = job.height, %hash, error = %e, "daemon rejected the block");
+            }
         }
     }
 }
