@@ -63,10 +63,34 @@ fn shares(miners: &[String], seq: u64, n: u64) -> Vec<NewShare> {
         .collect()
 }
 
-/// A URL whose connections use a new, empty schema of the benchmark PostgreSQL, or
-/// `None` when `DEFPOOL_TEST_POSTGRES_URL` is unset. (Same approach as the tests'
+/// A new, empty schema of the benchmark PostgreSQL, or `None` when
+/// `DEFPOOL_TEST_POSTGRES_URL` is unset. (Same approach as the tests'
 /// `support::db::postgres`, which benches cannot import.)
-async fn postgres_url() -> Option<String> {
+struct PgSchema {
+    base: String,
+    name: String,
+}
+
+impl PgSchema {
+    /// A URL whose connections use this schema.
+    fn url(&self) -> String {
+        let sep = if self.base.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-c%20search_path%3D{}", self.base, self.name)
+    }
+
+    /// Drops the schema and the shares the bench left in it.
+    async fn drop(self) {
+        let mut conn = sqlx::PgConnection::connect(&self.base)
+            .await
+            .expect("reconnect");
+        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.name))
+            .execute(&mut conn)
+            .await
+            .expect("drop bench schema");
+    }
+}
+
+async fn postgres_schema() -> Option<PgSchema> {
     let base = std::env::var("DEFPOOL_TEST_POSTGRES_URL")
         .ok()
         .filter(|u| !u.is_empty())?;
@@ -87,8 +111,7 @@ async fn postgres_url() -> Option<String> {
         .execute(&mut conn)
         .await
         .expect("create bench schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+    Some(PgSchema { base, name: schema })
 }
 
 /// Measures `SHARES_PER_ITER` shares through one long-lived sink, as a node runs it.
@@ -159,12 +182,13 @@ fn share_sink(c: &mut Criterion) {
         .expect("sqlite store");
     bench_sink(c, &rt, "sqlite", store);
 
-    match rt.block_on(postgres_url()) {
-        Some(url) => {
+    match rt.block_on(postgres_schema()) {
+        Some(schema) => {
             let store = rt
-                .block_on(Store::connect(&url, max_connections))
+                .block_on(Store::connect(&schema.url(), max_connections))
                 .expect("postgres store");
             bench_sink(c, &rt, "postgres", store);
+            rt.block_on(schema.drop());
         }
         None => eprintln!("share_sink/postgres: SKIPPED (DEFPOOL_TEST_POSTGRES_URL is not set)"),
     }

@@ -786,7 +786,7 @@ const TOP_LEVEL_KEYS: [&str; 9] = [
 fn apply_env(
     table: &mut toml::Table,
     env: impl IntoIterator<Item = (String, String)>,
-) -> Result<Vec<Vec<String>>, ConfigError> {
+) -> Result<Vec<(Vec<String>, String)>, ConfigError> {
     let mut applied = Vec::new();
     let mut vars: Vec<(String, String)> = env
         .into_iter()
@@ -821,7 +821,7 @@ fn apply_env(
             var: var.clone(),
             problem,
         })?;
-        applied.push(path);
+        applied.push((path, value));
     }
     Ok(applied)
 }
@@ -829,14 +829,14 @@ fn apply_env(
 /// Deserializes the merged table. An environment value that looked like a number
 /// (`DEFPOOL_API__ADMIN_TOKEN=12345678`) but sits where a string belongs is retried
 /// as the string the operator typed.
-fn deserialize_with_env_strings(mut table: toml::Table, env_paths: &[Vec<String>]) -> Result<Config, ConfigError> {
+fn deserialize_with_env_strings(mut table: toml::Table, env_paths: &[(Vec<String>, String)]) -> Result<Config, ConfigError> {
     for _ in 0..=env_paths.len() {
         match serde_path_to_error::deserialize::<_, Config>(toml::Value::Table(table.clone())) {
             Ok(c) => return Ok(c),
             Err(e) => {
                 let key = e.path().to_string();
-                let hit = env_paths.iter().find(|p| path_key(p) == key);
-                let stringified = hit.is_some_and(|p| stringify_at(&mut table, p));
+                let hit = env_paths.iter().find(|(p, _)| path_key(p) == key);
+                let stringified = hit.is_some_and(|(p, raw)| stringify_at(&mut table, p, raw));
                 if !stringified {
                     return Err(ConfigError::Shape { key, message: e.inner().to_string() });
                 }
@@ -862,8 +862,9 @@ fn path_key(path: &[String]) -> String {
     out
 }
 
-/// Turns a non-string scalar at `path` into its text; false if already a string.
-fn stringify_at(table: &mut toml::Table, path: &[String]) -> bool {
+/// Puts back the operator's text `raw` where a non-string scalar was read at `path`;
+/// false if it already is a string.
+fn stringify_at(table: &mut toml::Table, path: &[String], raw: &str) -> bool {
     let Some((last, parents)) = path.split_last() else { return false };
     let mut cur = table;
     let mut iter = parents.iter().peekable();
@@ -883,7 +884,7 @@ fn stringify_at(table: &mut toml::Table, path: &[String]) -> bool {
     }
     match cur.get_mut(last) {
         Some(v) if !v.is_str() => {
-            *v = toml::Value::String(scalar_text(v));
+            *v = toml::Value::String(raw.to_string());
             true
         }
         _ => false,
@@ -1028,11 +1029,11 @@ mod tests {
     fn numeric_looking_env_value_stays_a_string_where_a_string_belongs() {
         let (c, _) = Config::load(
             None,
-            env(&[("DEFPOOL_API__ADMIN_TOKEN", "12345678"), ("DEFPOOL_DATABASE__MAX_CONNECTIONS", "3")]),
+            env(&[("DEFPOOL_API__ADMIN_TOKEN", "0012345678"), ("DEFPOOL_DATABASE__MAX_CONNECTIONS", "3")]),
             &CliOverrides::default(),
         )
         .unwrap();
-        assert_eq!(c.api.admin_token.as_deref(), Some("12345678"));
+        assert_eq!(c.api.admin_token.as_deref(), Some("0012345678"), "exactly as typed");
         assert_eq!(c.database.max_connections, 3);
     }
 

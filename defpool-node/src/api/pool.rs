@@ -26,7 +26,7 @@ pub async fn health(State(s): State<AppState>) -> Json<Health> {
         let symbol = coin.spec().symbol;
         if let Some(set) = s.daemons.get(symbol) {
             // Ask now rather than report whatever the last block check saw.
-            let _ = set.chain_state(&[]).await;
+            set.probe_all().await;
             for d in set.health() {
                 components.push(ComponentHealth {
                     name: format!("daemon:{symbol}:{}", d.url),

@@ -82,6 +82,14 @@ impl DaemonSet {
         }
     }
 
+    /// Asks every daemon for its tip and records who answered (for health).
+    pub async fn probe_all(&self) {
+        for (i, (_, d)) in self.daemons.iter().enumerate() {
+            let r = d.tip_height().await;
+            self.note(i, r.as_ref().map(|_| ()));
+        }
+    }
+
     /// Tip height and the hashes at `heights`, all from the same daemon so a block's
     /// depth and its hash are read from one view of the chain.
     pub async fn chain_state(&self, heights: &[u64]) -> Result<(u64, Vec<Option<String>>), RpcError> {

@@ -27,6 +27,9 @@ pub struct MoneroJob {
     pub prev_hash: String,
     pub expected_reward: u64,
     pub created: Instant,
+    /// When the node first had a template at this height (kept across refreshes):
+    /// the stale-share grace window of the previous block runs from here.
+    pub height_since: Instant,
 }
 
 pub struct MoneroSource {
@@ -115,10 +118,21 @@ impl MoneroSource {
         let mut last_top: Option<String> = None;
         let mut last_fetch = Instant::now();
         let mut seq = 0u64;
+        let mut last_error_log: Option<Instant> = None;
         loop {
             match self.poll_once(&mut last_top, &mut last_fetch, refresh, &mut seq).await {
-                Ok(()) => {}
-                Err(e) => tracing::warn!(error = %e, "no daemon could give a template"),
+                Ok(()) => {
+                    if last_error_log.take().is_some() {
+                        tracing::info!("templates flow again");
+                    }
+                }
+                // Polled several times a second: say it when it starts, then twice a minute.
+                Err(e) => {
+                    if last_error_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
+                        tracing::warn!(error = %e, "no daemon could give a template");
+                        last_error_log = Some(Instant::now());
+                    }
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(poll) => {}
@@ -172,6 +186,10 @@ impl MoneroSource {
             message: e.to_string(),
         })?;
         *seq += 1;
+        let height_since = match self.current.borrow().as_ref() {
+            Some(prev) if prev.height == t.height => prev.height_since,
+            _ => Instant::now(),
+        };
         let job = MoneroJob {
             seq: *seq,
             template,
@@ -181,6 +199,7 @@ impl MoneroSource {
             prev_hash: t.prev_hash.clone(),
             expected_reward: t.expected_reward,
             created: Instant::now(),
+            height_since,
         };
         if new_block {
             tracing::info!(height = job.height, difficulty = %job.network_difficulty, daemon = %daemon.url(), "new block template");

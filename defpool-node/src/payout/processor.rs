@@ -179,7 +179,8 @@ impl PayoutProcessor {
             }
             Err(e @ (WalletError::InsufficientFunds(_) | WalletError::Unavailable(_))) => {
                 for p in &batch {
-                    let retry_at = now_ms() + backoff(self.config.payouts.retry_backoff, p.attempts).as_millis() as i64;
+                    // `p` was read before mark_processing counted this attempt.
+                    let retry_at = now_ms() + backoff(self.config.payouts.retry_backoff, p.attempts + 1).as_millis() as i64;
                     self.store.retry_payout_later(p.id, &e.to_string(), retry_at).await?;
                     report.deferred += 1;
                 }

@@ -74,8 +74,6 @@ struct Session {
     next_job_id: u32,
     difficulty: f64,
     vardiff: Option<Vardiff>,
-    /// When this session first saw a job of the current height.
-    height_changed_at: Instant,
     current_height: u64,
     verified_valid: u32,
     invalid_shares: u32,
@@ -106,7 +104,6 @@ pub async fn run_session(socket: TcpStream, peer: SocketAddr, ctx: Arc<PortConte
             next_job_id: 1,
             difficulty: ctx.port.difficulty,
             vardiff: None,
-            height_changed_at: Instant::now(),
             current_height: 0,
             verified_valid: 0,
             invalid_shares: 0,
@@ -307,10 +304,7 @@ impl Session {
 
     /// Builds the session's job for `job` at the current difficulty and remembers it.
     fn new_job(&mut self, job: Arc<MoneroJob>) -> Job {
-        if job.height != self.current_height {
-            self.current_height = job.height;
-            self.height_changed_at = Instant::now();
-        }
+        self.current_height = job.height;
         // Never above the network: a share that is a block must be submittable.
         let cap = u64::try_from(job.network_difficulty).unwrap_or(u64::MAX).max(1);
         let difficulty = (self.difficulty.round() as u64).clamp(1, cap);
@@ -402,7 +396,10 @@ impl Session {
         let job = self.jobs[index].job.clone();
         let difficulty = self.jobs[index].difficulty;
         let is_current_block = current.as_ref().is_some_and(|c| c.height == job.height);
-        if !is_current_block && self.height_changed_at.elapsed() > self.ctx.settings.stale_grace {
+        // The grace window runs from when the node learned of the new block, not from
+        // when this session got its job.
+        let stale_for = current.as_ref().map(|c| c.height_since.elapsed()).unwrap_or_default();
+        if !is_current_block && stale_for > self.ctx.settings.stale_grace {
             return self.reject(id, reply::BLOCK_EXPIRED, false).await;
         }
         let nonce = u32::from_le_bytes(submit.nonce);
@@ -536,7 +533,11 @@ async fn submit_block_task(ctx: Arc<PortContext>, job: Arc<MoneroJob>, block: Ve
             }
             Err(e) => {
                 ctx.source.release_height(job.height);
-                tracing::warn!(height = job.height, %hash, error = %e, "daemon rejected the block");
+                if e.is_transient() {
+                    tracing::error!(height = job.height, %hash, error = %e, "no daemon could be reached to submit the block");
+                } else {
+                    tracing::warn!(height = job.height, %hash, error = %e, "daemon rejected the block");
+                }
             }
         }
     }
