@@ -9,7 +9,12 @@ fn pplns_one_million(c: &mut Criterion) {
     let miners: Vec<String> = (0..5_000).map(|i| format!("miner-{i:05}")).collect();
     // Deterministic spread of share difficulties and owners.
     let shares: Vec<(usize, f64)> = (0..1_000_000u64)
-        .map(|i| ((i * 7919 % 5_000) as usize, 1_000.0 + (i * 31 % 9_000) as f64))
+        .map(|i| {
+            (
+                (i * 7919 % 5_000) as usize,
+                1_000.0 + (i * 31 % 9_000) as f64,
+            )
+        })
         .collect();
     let total: f64 = shares.iter().map(|(_, d)| d).sum();
     // Window covering ~all shares so the whole million is walked.

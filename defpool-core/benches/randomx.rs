@@ -13,8 +13,14 @@ const BLOB: &str = "101089da9bd806b5c35a7f01073009db768affde5365634b51f39d4b560e
 
 fn bench_mode(c: &mut Criterion, mode: RandomxMode, name: &str) {
     let seed = [0x42u8; 32];
-    let key = RandomxKey::new(&seed, mode, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
-        .expect("randomx key");
+    let key = RandomxKey::new(
+        &seed,
+        mode,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    )
+    .expect("randomx key");
     let blob = hex::decode(BLOB).expect("hex");
     let mut group = c.benchmark_group(format!("randomx_{name}"));
     group.sample_size(10);
@@ -36,7 +42,9 @@ fn bench_mode(c: &mut Criterion, mode: RandomxMode, name: &str) {
 /// Shares per second with one VM per core on one shared key (printed; criterion
 /// measures single-threaded work).
 fn all_cores(key: &Arc<RandomxKey>, blob: &[u8], name: &str) {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let per_thread = 200u32;
     let started = Instant::now();
     std::thread::scope(|s| {

@@ -211,9 +211,13 @@ impl BlockStatus {
     }
 
     pub fn parse(s: &str) -> Option<BlockStatus> {
-        [BlockStatus::Pending, BlockStatus::Confirmed, BlockStatus::Orphaned]
-            .into_iter()
-            .find(|b| b.as_str() == s)
+        [
+            BlockStatus::Pending,
+            BlockStatus::Confirmed,
+            BlockStatus::Orphaned,
+        ]
+        .into_iter()
+        .find(|b| b.as_str() == s)
     }
 }
 

@@ -145,7 +145,10 @@ pub fn split_reward(
     fee: FeeRate,
     weights: &RoundWeights,
 ) -> Result<RewardSplit, SplitError> {
-    let total: u128 = weights.values().map(|w| w.0).fold(0u128, u128::saturating_add);
+    let total: u128 = weights
+        .values()
+        .map(|w| w.0)
+        .fold(0u128, u128::saturating_add);
     if total == 0 {
         return Err(SplitError::NoShares);
     }
@@ -210,12 +213,16 @@ fn mul_div_rem(a: u128, b: u128, c: u128) -> (u128, u128) {
     let bh = b >> 64;
     let bl = b & u128::from(u64::MAX);
     let (q1, r1) = (a * bh / c, a * bh % c); // a < 2^64, bh < 2^64
-    // (q1·c + r1)·2^64 + a·bl, divided by c
+                                             // (q1·c + r1)·2^64 + a·bl, divided by c
     let (q2, r2) = shl64_div(r1, c);
     let (q3, r3) = (a * bl / c, a * bl % c);
     // r2 + r3 < 2c may exceed u128: an overflow means the true sum is above c.
     let (r, overflowed) = r2.overflowing_add(r3);
-    let (q4, r4) = if overflowed || r >= c { (1, r.wrapping_sub(c)) } else { (0, r) };
+    let (q4, r4) = if overflowed || r >= c {
+        (1, r.wrapping_sub(c))
+    } else {
+        (0, r)
+    };
     ((q1 << 64) + q2 + q3 + q4, r4)
 }
 
@@ -246,7 +253,12 @@ mod tests {
     #[test]
     fn pplns_prorates_the_boundary_share() {
         // Window of 250: newest 100 (b), 100 (a), then 50 of the 200-share (c).
-        let shares = vec![("b", w(100.0)), ("a", w(100.0)), ("c", w(200.0)), ("d", w(100.0))];
+        let shares = vec![
+            ("b", w(100.0)),
+            ("a", w(100.0)),
+            ("c", w(200.0)),
+            ("d", w(100.0)),
+        ];
         let weights = pplns_weights(shares, w(250.0));
         assert_eq!(weights["a"], w(100.0));
         assert_eq!(weights["b"], w(100.0));
@@ -256,7 +268,10 @@ mod tests {
 
     #[test]
     fn pplns_window_is_factor_times_network_difficulty() {
-        assert_eq!(pplns_window(2.0, Difficulty::new(1000.0).unwrap()), w(2000.0));
+        assert_eq!(
+            pplns_window(2.0, Difficulty::new(1000.0).unwrap()),
+            w(2000.0)
+        );
     }
 
     #[test]
@@ -285,8 +300,14 @@ mod tests {
         let fee = FeeRate::from_percent(1.0).unwrap();
         let split = split_reward(Amount::from_atomic(1_000_000), fee, &weights).unwrap();
         assert_eq!(split.fee, Amount::from_atomic(10_000));
-        assert_eq!(split.credits[0], ("a".to_string(), Amount::from_atomic(742_500)));
-        assert_eq!(split.credits[1], ("b".to_string(), Amount::from_atomic(247_500)));
+        assert_eq!(
+            split.credits[0],
+            ("a".to_string(), Amount::from_atomic(742_500))
+        );
+        assert_eq!(
+            split.credits[1],
+            ("b".to_string(), Amount::from_atomic(247_500))
+        );
     }
 
     #[test]
@@ -303,7 +324,10 @@ mod tests {
         let fee = FeeRate::from_percent(0.5).unwrap();
         let split = solo_split(Amount::from_atomic(1000), fee, "finder");
         assert_eq!(split.fee, Amount::from_atomic(5));
-        assert_eq!(split.credits, vec![("finder".to_string(), Amount::from_atomic(995))]);
+        assert_eq!(
+            split.credits,
+            vec![("finder".to_string(), Amount::from_atomic(995))]
+        );
     }
 
     #[test]

@@ -99,14 +99,19 @@ impl Amount {
                 .and_then(|a| a.checked_add(u64::from(b - b'0')))
                 .ok_or_else(overflow)?;
         }
-        let scale = 10u64.checked_pow(u32::from(decimals)).ok_or_else(overflow)?;
+        let scale = 10u64
+            .checked_pow(u32::from(decimals))
+            .ok_or_else(overflow)?;
         atomic = atomic.checked_mul(scale).ok_or_else(overflow)?;
         let mut frac_value: u64 = 0;
         for b in frac.bytes() {
             frac_value = frac_value * 10 + u64::from(b - b'0');
         }
         frac_value *= 10u64.pow(u32::from(decimals) - frac.len() as u32);
-        atomic.checked_add(frac_value).map(Amount).ok_or_else(overflow)
+        atomic
+            .checked_add(frac_value)
+            .map(Amount)
+            .ok_or_else(overflow)
     }
 
     /// Prints the amount as a decimal coin string without trailing zeros
@@ -246,21 +251,39 @@ mod tests {
 
     #[test]
     fn parses_decimal_amounts_exactly() {
-        assert_eq!(Amount::from_decimal("0.1", 12).unwrap().atomic(), 100_000_000_000);
-        assert_eq!(Amount::from_decimal("1.25", 12).unwrap().atomic(), 1_250_000_000_000);
+        assert_eq!(
+            Amount::from_decimal("0.1", 12).unwrap().atomic(),
+            100_000_000_000
+        );
+        assert_eq!(
+            Amount::from_decimal("1.25", 12).unwrap().atomic(),
+            1_250_000_000_000
+        );
         assert_eq!(Amount::from_decimal("3", 8).unwrap().atomic(), 300_000_000);
         assert_eq!(Amount::from_decimal(".5", 8).unwrap().atomic(), 50_000_000);
         assert_eq!(Amount::from_decimal("0.00000001", 8).unwrap().atomic(), 1);
-        assert_eq!(Amount::from_decimal("1.50000000000", 8).unwrap().atomic(), 150_000_000);
+        assert_eq!(
+            Amount::from_decimal("1.50000000000", 8).unwrap().atomic(),
+            150_000_000
+        );
     }
 
     #[test]
     fn rejects_bad_decimal_amounts() {
         assert_eq!(Amount::from_decimal("", 8), Err(AmountError::Empty));
         assert_eq!(Amount::from_decimal("-1", 8), Err(AmountError::Negative));
-        assert!(matches!(Amount::from_decimal("1e5", 8), Err(AmountError::NotDecimal(_))));
-        assert!(matches!(Amount::from_decimal(".", 8), Err(AmountError::NotDecimal(_))));
-        assert!(matches!(Amount::from_decimal("1.2.3", 8), Err(AmountError::NotDecimal(_))));
+        assert!(matches!(
+            Amount::from_decimal("1e5", 8),
+            Err(AmountError::NotDecimal(_))
+        ));
+        assert!(matches!(
+            Amount::from_decimal(".", 8),
+            Err(AmountError::NotDecimal(_))
+        ));
+        assert!(matches!(
+            Amount::from_decimal("1.2.3", 8),
+            Err(AmountError::NotDecimal(_))
+        ));
         assert!(matches!(
             Amount::from_decimal("0.000000001", 8),
             Err(AmountError::TooPrecise { .. })
@@ -277,7 +300,10 @@ mod tests {
 
     #[test]
     fn prints_decimal_amounts_without_trailing_zeros() {
-        assert_eq!(Amount::from_atomic(1_250_000_000_000).to_decimal(12), "1.25");
+        assert_eq!(
+            Amount::from_atomic(1_250_000_000_000).to_decimal(12),
+            "1.25"
+        );
         assert_eq!(Amount::from_atomic(1).to_decimal(12), "0.000000000001");
         assert_eq!(Amount::from_atomic(300_000_000).to_decimal(8), "3");
         assert_eq!(Amount::ZERO.to_decimal(8), "0");

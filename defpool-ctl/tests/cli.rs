@@ -14,14 +14,21 @@ fn ctl(args: &[&str]) -> std::process::Output {
 }
 
 fn unused_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(ctl(&["no-such-command"]).status.code(), Some(2));
     assert_eq!(ctl(&["balances"]).status.code(), Some(2), "missing WALLET");
-    assert_eq!(ctl(&["payouts", "W", "--status", "lost"]).status.code(), Some(2));
+    assert_eq!(
+        ctl(&["payouts", "W", "--status", "lost"]).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -31,7 +38,10 @@ fn unreachable_node_is_one_line_and_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.starts_with("defpool-ctl: cannot reach the node"), "{err}");
+    assert!(
+        err.starts_with("defpool-ctl: cannot reach the node"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -333,6 +333,7 @@ impl Drop for Epoll {
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns the resulting soft limit.
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 here but not on every target
 pub fn raise_fd_limit() -> io::Result<u64> {
     // SAFETY: getrlimit/setrlimit read and write only the struct passed.
     unsafe {

@@ -6,8 +6,10 @@
 //! its miner/worker upserts, on SQLite (a temporary file) and, when
 //! `DEFPOOL_TEST_POSTGRES_URL` is set, on a fresh PostgreSQL schema. Each iteration
 //! submits 50,000 shares from 50 miners and waits for `flush()`; throughput is shares
-//! per second. `pplns_split/*` times `accounting::compute_split` over a round of
-//! 1,000,000 stored shares, the worst case of the balance updater and the audit.
+//! per second. `pplns_split/sqlite_1m_shares` times `accounting::compute_split` over a
+//! round of 1,000,000 stored shares, the worst case of the balance updater and the
+//! audit; `…_read_only` times the store's paging of that round alone, so the two say
+//! how much of the split is the database read.
 //!
 //! Run: `cargo bench -p defpool-node --bench share_sink`.
 
@@ -157,14 +159,16 @@ fn bench_sink(c: &mut Criterion, rt: &Runtime, name: &str, store: Store) {
 
     let stats = sink.stats();
     let written = stats.written.load(Ordering::Relaxed);
-    let batches = stats.batches.load(Ordering::Relaxed).max(1);
-    eprintln!(
-        "share_sink/{name}: {written} shares in {batches} batches ({} per batch), \
-         {} back-pressure waits, {} write errors",
-        written / batches,
-        stats.backpressure_waits.load(Ordering::Relaxed),
-        stats.write_errors.load(Ordering::Relaxed),
-    );
+    let batches = stats.batches.load(Ordering::Relaxed);
+    if written > 0 {
+        eprintln!(
+            "share_sink/{name}: {written} shares in {batches} batches ({} per batch), \
+             {} back-pressure waits, {} write errors",
+            written / batches.max(1),
+            stats.backpressure_waits.load(Ordering::Relaxed),
+            stats.write_errors.load(Ordering::Relaxed),
+        );
+    }
     assert_eq!(rt.block_on(store.share_count()).unwrap() as u64, written);
     drop(sink);
     rt.block_on(writer).unwrap();

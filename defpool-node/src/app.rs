@@ -14,16 +14,16 @@ use defpool_core::randomx::RandomxMode;
 use defpool_core::vardiff::VardiffConfig;
 
 use crate::accounting::{BalanceUpdater, ShareSink};
-use crate::config::{Mode, Protocol, RandomxModeConfig};
-use crate::daemon::MoneroDaemon;
-use crate::mining::{MoneroSource, RandomxVerifier};
-use crate::stratum::{self, PortContext, StratumShared};
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::config::{Mode, Protocol, RandomxModeConfig};
 use crate::daemon::DaemonSet;
+use crate::daemon::MoneroDaemon;
+use crate::mining::{MoneroSource, RandomxVerifier};
 use crate::payout::monero_wallet::MoneroWallet;
 use crate::payout::{PayoutProcessor, Wallet};
 use crate::store::Store;
+use crate::stratum::{self, PortContext, StratumShared};
 
 /// Runs the node until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -38,9 +38,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut wallets: BTreeMap<String, Arc<dyn Wallet>> = BTreeMap::new();
     for coin in &config.coins {
         let spec = coin.spec();
-        let set = DaemonSet::from_config(coin).with_context(|| format!("daemons of {}", spec.symbol))?;
+        let set =
+            DaemonSet::from_config(coin).with_context(|| format!("daemons of {}", spec.symbol))?;
         if set.is_empty() {
-            tracing::warn!(coin = spec.symbol, "no daemon configured: blocks cannot mature");
+            tracing::warn!(
+                coin = spec.symbol,
+                "no daemon configured: blocks cannot mature"
+            );
         }
         daemons.insert(spec.symbol.to_string(), Arc::new(set));
         if let Some(w) = &coin.wallet {
@@ -67,30 +71,58 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let updater = Arc::new(BalanceUpdater::new(store.clone(), config.clone(), daemons.clone()));
-    let processor = Arc::new(PayoutProcessor::new(store.clone(), config.clone(), wallets.clone()));
-    let updater_task = spawn_every("balance updater", config.intervals.balance_update, stop_rx.clone(), move || {
-        let u = updater.clone();
-        async move {
-            match u.run_once().await {
-                Ok(r) if r != Default::default() => tracing::info!(report = ?r, "balance update"),
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "balance update failed"),
-            }
-        }
-    });
-    let processor_task = spawn_every("payout processor", config.intervals.payout_process, stop_rx.clone(), move || {
-        let p = processor.clone();
-        async move {
-            match p.run_once().await {
-                Ok(r) if r.created + r.sent + r.failed + r.deferred + r.reconciled_sent + r.reconciled_unsent > 0 => {
-                    tracing::info!(report = ?r, "payout processing")
+    let updater = Arc::new(BalanceUpdater::new(
+        store.clone(),
+        config.clone(),
+        daemons.clone(),
+    ));
+    let processor = Arc::new(PayoutProcessor::new(
+        store.clone(),
+        config.clone(),
+        wallets.clone(),
+    ));
+    let updater_task = spawn_every(
+        "balance updater",
+        config.intervals.balance_update,
+        stop_rx.clone(),
+        move || {
+            let u = updater.clone();
+            async move {
+                match u.run_once().await {
+                    Ok(r) if r != Default::default() => {
+                        tracing::info!(report = ?r, "balance update")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "balance update failed"),
                 }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "payout processing failed"),
             }
-        }
-    });
+        },
+    );
+    let processor_task = spawn_every(
+        "payout processor",
+        config.intervals.payout_process,
+        stop_rx.clone(),
+        move || {
+            let p = processor.clone();
+            async move {
+                match p.run_once().await {
+                    Ok(r)
+                        if r.created
+                            + r.sent
+                            + r.failed
+                            + r.deferred
+                            + r.reconciled_sent
+                            + r.reconciled_unsent
+                            > 0 =>
+                    {
+                        tracing::info!(report = ?r, "payout processing")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "payout processing failed"),
+                }
+            }
+        },
+    );
 
     let stratum_tasks = start_stratum(&config, &sink, stop_rx.clone()).await?;
 
@@ -143,11 +175,19 @@ struct StratumTasks {
 }
 
 /// Starts a job source per mined coin and a listener per port.
-async fn start_stratum(config: &Arc<Config>, sink: &ShareSink, stop: watch::Receiver<bool>) -> anyhow::Result<StratumTasks> {
+async fn start_stratum(
+    config: &Arc<Config>,
+    sink: &ShareSink,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<StratumTasks> {
     let mut sources: BTreeMap<String, Arc<MoneroSource>> = BTreeMap::new();
     let mut tasks = Vec::new();
     if config.ports.is_empty() {
-        return Ok(StratumTasks { sources, shared: None, tasks });
+        return Ok(StratumTasks {
+            sources,
+            shared: None,
+            tasks,
+        });
     }
     let shared = StratumShared::new();
     let mode = match config.stratum.randomx_mode {
@@ -156,11 +196,14 @@ async fn start_stratum(config: &Arc<Config>, sink: &ShareSink, stop: watch::Rece
     };
     let mut verifier: Option<Arc<RandomxVerifier>> = None;
     for (i, port) in config.ports.iter().enumerate() {
-        let coin = config
-            .coin(&port.coin)
-            .with_context(|| format!("ports[{i}].coin: profit switching (\"auto\") is not available in this version"))?;
+        let coin = config.coin(&port.coin).with_context(|| {
+            format!("ports[{i}].coin: profit switching (\"auto\") is not available in this version")
+        })?;
         let spec = coin.spec();
-        if spec.family != Family::Monero || port.protocol != Protocol::Sv1 || coin.mode == Mode::Proxy {
+        if spec.family != Family::Monero
+            || port.protocol != Protocol::Sv1
+            || coin.mode == Mode::Proxy
+        {
             anyhow::bail!(
                 "ports[{i}]: this version serves Monero pool/solo mining over sv1 only ({} {:?} {:?} is not available yet)",
                 spec.symbol,
@@ -177,7 +220,11 @@ async fn start_stratum(config: &Arc<Config>, sink: &ShareSink, stop: watch::Rece
                     .map(|d| MoneroDaemon::new(&d.url))
                     .collect::<Result<Vec<_>, _>>()
                     .with_context(|| format!("daemons of {}", spec.symbol))?;
-                anyhow::ensure!(!daemons.is_empty(), "coins: {} needs a daemon to serve ports[{i}]", spec.symbol);
+                anyhow::ensure!(
+                    !daemons.is_empty(),
+                    "coins: {} needs a daemon to serve ports[{i}]",
+                    spec.symbol
+                );
                 let source = MoneroSource::new(daemons, coin.pool_address.clone());
                 tasks.push(tokio::spawn(source.clone().run(
                     config.stratum.block_poll_interval,
@@ -209,18 +256,39 @@ async fn start_stratum(config: &Arc<Config>, sink: &ShareSink, stop: watch::Rece
             sink: sink.clone(),
             shared: shared.clone(),
         });
-        let listener = tokio::net::TcpListener::bind(port.listen)
-            .await
+        let listener = bind_stratum(port.listen)
             .with_context(|| format!("cannot listen on {} (ports[{i}].listen)", port.listen))?;
         tracing::info!(listen = %port.listen, coin = spec.symbol, "stratum port listening");
         tasks.push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
     }
-    Ok(StratumTasks { sources, shared: Some(shared), tasks })
+    Ok(StratumTasks {
+        sources,
+        shared: Some(shared),
+        tasks,
+    })
+}
+
+/// A stratum listener with a deep accept backlog: after a node restart every miner
+/// reconnects at once, and the default backlog of 128 drops their SYNs.
+fn bind_stratum(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// Runs `job` now and then every `period` until stopped; a slow run delays the next
 /// rather than overlapping it.
-fn spawn_every<F, Fut>(name: &'static str, period: Duration, mut stop: watch::Receiver<bool>, job: F) -> tokio::task::JoinHandle<()>
+fn spawn_every<F, Fut>(
+    name: &'static str,
+    period: Duration,
+    mut stop: watch::Receiver<bool>,
+    job: F,
+) -> tokio::task::JoinHandle<()>
 where
     F: Fn() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send,

@@ -439,7 +439,10 @@ impl Config {
             None => {
                 let default = Path::new("defpool.toml");
                 if default.exists() {
-                    (read_toml(default)?, ConfigSource::File(default.to_path_buf()))
+                    (
+                        read_toml(default)?,
+                        ConfigSource::File(default.to_path_buf()),
+                    )
                 } else {
                     (toml::Table::new(), ConfigSource::Defaults)
                 }
@@ -462,14 +465,18 @@ impl Config {
 
     /// Parses a config from TOML text with no environment (tests, examples).
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
-            path: PathBuf::from("<string>"),
-            message: e.to_string(),
-        })?;
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| ConfigError::Shape {
-                key: e.path().to_string(),
-                message: e.inner().to_string(),
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: PathBuf::from("<string>"),
+                    message: e.to_string(),
+                })?;
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                ConfigError::Shape {
+                    key: e.path().to_string(),
+                    message: e.inner().to_string(),
+                }
             })?;
         config.validate()?;
         Ok(config)
@@ -479,7 +486,10 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.database.url {
             Some(u) => u.clone(),
-            None => format!("sqlite://{}", self.data_dir.join("defpool.sqlite").display()),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir.join("defpool.sqlite").display()
+            ),
         }
     }
 
@@ -495,28 +505,46 @@ impl Config {
         let mut push = |key: String, problem: String| problems.push(ConfigProblem { key, problem });
 
         let url = self.database_url();
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             push(
                 "database.url".into(),
                 format!("must start with sqlite:// or postgres://, got {url:?}"),
             );
         }
         if self.database.max_connections == 0 {
-            push("database.max_connections".into(), "must be at least 1".into());
+            push(
+                "database.max_connections".into(),
+                "must be at least 1".into(),
+            );
         }
         if let Some(t) = &self.api.admin_token {
             if t.len() < 8 {
-                push("api.admin_token".into(), "must be at least 8 characters".into());
+                push(
+                    "api.admin_token".into(),
+                    "must be at least 8 characters".into(),
+                );
             }
         }
         for (key, d) in [
             ("intervals.balance_update", self.intervals.balance_update),
             ("intervals.payout_process", self.intervals.payout_process),
             ("intervals.profit_monitor", self.intervals.profit_monitor),
-            ("accounting.share_flush_interval", self.accounting.share_flush_interval),
-            ("accounting.hashrate_window", self.accounting.hashrate_window),
+            (
+                "accounting.share_flush_interval",
+                self.accounting.share_flush_interval,
+            ),
+            (
+                "accounting.hashrate_window",
+                self.accounting.hashrate_window,
+            ),
             ("stratum.idle_timeout", self.stratum.idle_timeout),
-            ("stratum.block_poll_interval", self.stratum.block_poll_interval),
+            (
+                "stratum.block_poll_interval",
+                self.stratum.block_poll_interval,
+            ),
             ("stratum.template_refresh", self.stratum.template_refresh),
         ] {
             if d.is_zero() {
@@ -537,16 +565,28 @@ impl Config {
         }
 
         if self.stratum.max_line_bytes < 512 || self.stratum.max_line_bytes > 1 << 20 {
-            push("stratum.max_line_bytes".into(), "must be between 512 and 1048576".into());
+            push(
+                "stratum.max_line_bytes".into(),
+                "must be between 512 and 1048576".into(),
+            );
         }
         if self.stratum.trust_sample_percent > 100 {
-            push("stratum.trust_sample_percent".into(), "must be between 0 and 100".into());
+            push(
+                "stratum.trust_sample_percent".into(),
+                "must be between 0 and 100".into(),
+            );
         }
         if self.payouts.reconcile_after < Duration::from_secs(1) {
-            push("payouts.reconcile_after".into(), "must be at least 1s (longer than a wallet call in production)".into());
+            push(
+                "payouts.reconcile_after".into(),
+                "must be at least 1s (longer than a wallet call in production)".into(),
+            );
         }
         if self.payouts.max_batch == 0 || self.payouts.max_batch > 255 {
-            push("payouts.max_batch".into(), "must be between 1 and 255".into());
+            push(
+                "payouts.max_batch".into(),
+                "must be between 1 and 255".into(),
+            );
         }
 
         let mut seen = BTreeSet::new();
@@ -568,7 +608,10 @@ impl Config {
                     format!("{} has no {} network", spec.symbol, coin.network),
                 );
             }
-            if !(coin.pplns_factor.is_finite() && coin.pplns_factor > 0.0 && coin.pplns_factor <= 100.0) {
+            if !(coin.pplns_factor.is_finite()
+                && coin.pplns_factor > 0.0
+                && coin.pplns_factor <= 100.0)
+            {
                 push(k("pplns_factor"), "must be above 0 and at most 100".into());
             }
             if let Err(e) = FeeRate::from_percent(coin.fee_percent) {
@@ -581,7 +624,8 @@ impl Config {
                 // monerod refuses to build templates for a subaddress (-12).
                 Ok(address::AddressKind::MoneroSubaddress) => push(
                     k("pool_address"),
-                    "must be a primary or integrated address: monerod cannot mine to a subaddress".into(),
+                    "must be a primary or integrated address: monerod cannot mine to a subaddress"
+                        .into(),
                 ),
                 Ok(_) => {}
                 Err(e) => push(k("pool_address"), e.to_string()),
@@ -618,13 +662,22 @@ impl Config {
                 }
             }
             if coin.mode == Mode::Proxy && coin.upstreams.is_empty() {
-                push(k("upstreams"), "proxy mode needs at least one upstream".into());
+                push(
+                    k("upstreams"),
+                    "proxy mode needs at least one upstream".into(),
+                );
             }
             for (j, u) in coin.upstreams.iter().enumerate() {
-                if !u.url.starts_with("stratum+tcp://") && !u.url.starts_with("stratum+ssl://") && !u.url.starts_with("stratum2+tcp://") {
+                if !u.url.starts_with("stratum+tcp://")
+                    && !u.url.starts_with("stratum+ssl://")
+                    && !u.url.starts_with("stratum2+tcp://")
+                {
                     push(
                         format!("coins[{i}].upstreams[{j}].url"),
-                        format!("must be stratum+tcp://, stratum+ssl:// or stratum2+tcp://, got {:?}", u.url),
+                        format!(
+                            "must be stratum+tcp://, stratum+ssl:// or stratum2+tcp://, got {:?}",
+                            u.url
+                        ),
                     );
                 }
             }
@@ -634,7 +687,10 @@ impl Config {
         for (i, port) in self.ports.iter().enumerate() {
             let k = |field: &str| format!("ports[{i}].{field}");
             if !listens.insert(port.listen) {
-                push(k("listen"), format!("{} is used by another port", port.listen));
+                push(
+                    k("listen"),
+                    format!("{} is used by another port", port.listen),
+                );
             }
             if port.listen == self.api.listen {
                 push(k("listen"), "is the API's address".into());
@@ -649,7 +705,12 @@ impl Config {
                 push(k("difficulty"), "must be above zero".into());
             }
             if let Some(v) = &port.vardiff {
-                if !(v.target_seconds > 0.0 && v.min > 0.0 && v.max >= v.min && v.retarget_seconds > 0.0 && v.max_jump > 1.0) {
+                if !(v.target_seconds > 0.0
+                    && v.min > 0.0
+                    && v.max >= v.min
+                    && v.retarget_seconds > 0.0
+                    && v.max_jump > 1.0)
+                {
                     push(
                         k("vardiff"),
                         "needs target_seconds > 0, 0 < min <= max, retarget_seconds > 0 and max_jump > 1".into(),
@@ -760,10 +821,11 @@ fn read_toml(path: &Path) -> Result<toml::Table, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    text.parse::<toml::Table>().map_err(|e| ConfigError::Syntax {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
 }
 
 /// Top-level keys an environment variable may address. Other `DEFPOOL_*` variables
@@ -829,7 +891,10 @@ fn apply_env(
 /// Deserializes the merged table. An environment value that looked like a number
 /// (`DEFPOOL_API__ADMIN_TOKEN=12345678`) but sits where a string belongs is retried
 /// as the string the operator typed.
-fn deserialize_with_env_strings(mut table: toml::Table, env_paths: &[(Vec<String>, String)]) -> Result<Config, ConfigError> {
+fn deserialize_with_env_strings(
+    mut table: toml::Table,
+    env_paths: &[(Vec<String>, String)],
+) -> Result<Config, ConfigError> {
     for _ in 0..=env_paths.len() {
         match serde_path_to_error::deserialize::<_, Config>(toml::Value::Table(table.clone())) {
             Ok(c) => return Ok(c),
@@ -838,12 +903,18 @@ fn deserialize_with_env_strings(mut table: toml::Table, env_paths: &[(Vec<String
                 let hit = env_paths.iter().find(|(p, _)| path_key(p) == key);
                 let stringified = hit.is_some_and(|(p, raw)| stringify_at(&mut table, p, raw));
                 if !stringified {
-                    return Err(ConfigError::Shape { key, message: e.inner().to_string() });
+                    return Err(ConfigError::Shape {
+                        key,
+                        message: e.inner().to_string(),
+                    });
                 }
             }
         }
     }
-    Err(ConfigError::Shape { key: String::new(), message: "environment overrides do not fit the config".into() })
+    Err(ConfigError::Shape {
+        key: String::new(),
+        message: "environment overrides do not fit the config".into(),
+    })
 }
 
 /// `coins.0.fee_percent` → `coins[0].fee_percent`, as serde_path_to_error prints it.
@@ -865,14 +936,18 @@ fn path_key(path: &[String]) -> String {
 /// Puts back the operator's text `raw` where a non-string scalar was read at `path`;
 /// false if it already is a string.
 fn stringify_at(table: &mut toml::Table, path: &[String], raw: &str) -> bool {
-    let Some((last, parents)) = path.split_last() else { return false };
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
     let mut cur = table;
     let mut iter = parents.iter().peekable();
     while let Some(seg) = iter.next() {
         let next = match cur.get_mut(seg) {
             Some(toml::Value::Table(t)) => t,
             Some(toml::Value::Array(items)) => {
-                let Some(idx) = iter.next().and_then(|i| i.parse::<usize>().ok()) else { return false };
+                let Some(idx) = iter.next().and_then(|i| i.parse::<usize>().ok()) else {
+                    return false;
+                };
                 match items.get_mut(idx) {
                     Some(toml::Value::Table(t)) => t,
                     _ => return false,
@@ -914,7 +989,9 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Res
         // string; serde would reject an integer there, so keep strings where the file
         // had a string.
         let value = match (table.get(head), value) {
-            (Some(toml::Value::String(_)), v) if !v.is_str() => toml::Value::String(scalar_text(&v)),
+            (Some(toml::Value::String(_)), v) if !v.is_str() => {
+                toml::Value::String(scalar_text(&v))
+            }
             (_, v) => v,
         };
         table.insert(head.clone(), value);
@@ -961,7 +1038,9 @@ mod humantime_serde_compat {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
         humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!("{text:?} is not a duration like \"30s\" or \"5m\": {e}"))
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration like \"30s\" or \"5m\": {e}"
+            ))
         })
     }
 }
@@ -973,7 +1052,10 @@ mod tests {
     const XMR_ADDR: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A";
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -1029,11 +1111,18 @@ mod tests {
     fn numeric_looking_env_value_stays_a_string_where_a_string_belongs() {
         let (c, _) = Config::load(
             None,
-            env(&[("DEFPOOL_API__ADMIN_TOKEN", "0012345678"), ("DEFPOOL_DATABASE__MAX_CONNECTIONS", "3")]),
+            env(&[
+                ("DEFPOOL_API__ADMIN_TOKEN", "0012345678"),
+                ("DEFPOOL_DATABASE__MAX_CONNECTIONS", "3"),
+            ]),
             &CliOverrides::default(),
         )
         .unwrap();
-        assert_eq!(c.api.admin_token.as_deref(), Some("0012345678"), "exactly as typed");
+        assert_eq!(
+            c.api.admin_token.as_deref(),
+            Some("0012345678"),
+            "exactly as typed"
+        );
         assert_eq!(c.database.max_connections, 3);
     }
 

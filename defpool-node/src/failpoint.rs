@@ -11,7 +11,11 @@ static ARMED: OnceLock<Option<String>> = OnceLock::new();
 
 fn armed() -> Option<&'static str> {
     ARMED
-        .get_or_init(|| std::env::var("DEFPOOL_FAILPOINT").ok().filter(|v| !v.is_empty()))
+        .get_or_init(|| {
+            std::env::var("DEFPOOL_FAILPOINT")
+                .ok()
+                .filter(|v| !v.is_empty())
+        })
         .as_deref()
 }
 
@@ -19,7 +23,10 @@ fn armed() -> Option<&'static str> {
 pub async fn hit(name: &str) {
     if armed() == Some(name) {
         eprintln!("FAILPOINT {name} reached");
-        tracing::warn!(failpoint = name, "paused at failpoint; waiting to be killed");
+        tracing::warn!(
+            failpoint = name,
+            "paused at failpoint; waiting to be killed"
+        );
         std::future::pending::<()>().await;
     }
 }

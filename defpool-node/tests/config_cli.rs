@@ -23,10 +23,17 @@ fn print_config_shows_defaults_env_and_flags() {
         .env("DEFPOOL_API__ADMIN_TOKEN", "very-secret-token")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("data_dir = \"/var/lib/defpool\""), "{text}");
-    assert!(text.contains("url = \"sqlite:///var/lib/defpool/defpool.sqlite\""), "{text}");
+    assert!(
+        text.contains("url = \"sqlite:///var/lib/defpool/defpool.sqlite\""),
+        "{text}"
+    );
     assert!(text.contains("payout_process = \"1m 30s\""), "{text}");
     assert!(text.contains("balance_update = \"5m\""), "{text}");
     assert!(text.contains("profit_monitor = \"30s\""), "{text}");
@@ -55,10 +62,18 @@ fn unknown_key_and_bad_env_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("typo.toml");
     std::fs::write(&path, "[intervals]\npayout_proces = \"1m\"\n").unwrap();
-    let out = node().arg("--config").arg(&path).arg("--print-config").output().unwrap();
+    let out = node()
+        .arg("--config")
+        .arg(&path)
+        .arg("--print-config")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("intervals") && err.contains("payout_proces"), "{err}");
+    assert!(
+        err.contains("intervals") && err.contains("payout_proces"),
+        "{err}"
+    );
 
     let out = node()
         .current_dir(dir.path())
@@ -73,7 +88,10 @@ fn unknown_key_and_bad_env_are_refused() {
 
 #[test]
 fn missing_config_file_is_an_error() {
-    let out = node().args(["--config", "/nonexistent/defpool.toml"]).output().unwrap();
+    let out = node()
+        .args(["--config", "/nonexistent/defpool.toml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/defpool.toml"));
 }
@@ -81,8 +99,15 @@ fn missing_config_file_is_an_error() {
 #[test]
 fn example_config_is_valid() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../defpool.example.toml");
-    let out = node().args(["--config", example, "--print-config"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = node()
+        .args(["--config", example, "--print-config"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("symbol = \"XMR\""));
     assert!(!text.contains("change-me-please"));

@@ -35,22 +35,44 @@ where
 
 /// Starts the node with a failpoint armed, waits until it pauses there, kills it.
 async fn kill_at(pool: &Pool, failpoint: &str, auto_payout: bool) {
-    let mut node = Node::start(pool.path(), &pool.config(auto_payout), TOKEN, &[("DEFPOOL_FAILPOINT", failpoint)]).await;
-    node.wait_for_log(&format!("FAILPOINT {failpoint} reached"), Duration::from_secs(60)).await;
+    let mut node = Node::start(
+        pool.path(),
+        &pool.config(auto_payout),
+        TOKEN,
+        &[("DEFPOOL_FAILPOINT", failpoint)],
+    )
+    .await;
+    node.wait_for_log(
+        &format!("FAILPOINT {failpoint} reached"),
+        Duration::from_secs(60),
+    )
+    .await;
     node.kill9();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_while_crediting_a_block_and_while_paying_leaves_the_ledger_clean() {
-    let Some(pool) = Pool::start().await else { return };
+    let Some(pool) = Pool::start().await else {
+        return;
+    };
     let (reward, credits, fee) = pool.record_round_and_block(5).await;
 
     // 1. Killed while fixing the block's split: nothing of it is stored.
     kill_at(&pool, "block_credits.mid", false).await;
     let store = open(&pool).await;
-    let block = store.blocks(&BlockQuery { limit: 10, ..Default::default() }).await.unwrap().remove(0);
+    let block = store
+        .blocks(&BlockQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(block.status, BlockStatus::Pending);
-    assert!(!block.credits_computed, "the interrupted split was rolled back");
+    assert!(
+        !block.credits_computed,
+        "the interrupted split was rolled back"
+    );
     assert!(store.block_credits(block.id).await.unwrap().is_empty());
     assert_audit_clean(&store, "kill -9 in the split").await;
     store.close().await;
@@ -59,14 +81,28 @@ async fn kill_9_while_crediting_a_block_and_while_paying_leaves_the_ledger_clean
     kill_at(&pool, "confirm_block.mid", false).await;
     let store = open(&pool).await;
     let block = store.block(block.id).await.unwrap().unwrap();
-    assert_eq!(block.status, BlockStatus::Pending, "the interrupted credit was rolled back");
-    assert!(block.credits_computed, "the split committed in the earlier run");
+    assert_eq!(
+        block.status,
+        BlockStatus::Pending,
+        "the interrupted credit was rolled back"
+    );
+    assert!(
+        block.credits_computed,
+        "the split committed in the earlier run"
+    );
     for (miner, amount) in &credits {
-        let b = store.balance("XMR", miner).await.unwrap().expect("balance row");
+        let b = store
+            .balance("XMR", miner)
+            .await
+            .unwrap()
+            .expect("balance row");
         assert_eq!(b.balance.atomic(), 0);
         assert_eq!(b.immature.atomic(), *amount);
     }
-    assert!(store.ledger_sums().await.unwrap().is_empty(), "no ledger entry survived the kill");
+    assert!(
+        store.ledger_sums().await.unwrap().is_empty(),
+        "no ledger entry survived the kill"
+    );
     assert_audit_clean(&store, "kill -9 in the credit").await;
     store.close().await;
 
@@ -77,22 +113,39 @@ async fn kill_9_while_crediting_a_block_and_while_paying_leaves_the_ledger_clean
     let block = store.block(block.id).await.unwrap().unwrap();
     assert_eq!(block.status, BlockStatus::Confirmed);
     let processing = store.processing_payouts("XMR").await.unwrap();
-    assert!(!processing.is_empty(), "the intent was committed before the kill");
-    assert!(pool.wallet.outgoing().await.is_empty(), "nothing was sent before the kill");
+    assert!(
+        !processing.is_empty(),
+        "the intent was committed before the kill"
+    );
+    assert!(
+        pool.wallet.outgoing().await.is_empty(),
+        "nothing was sent before the kill"
+    );
     assert_audit_clean(&store, "kill -9 before sending").await;
-    let payees: Vec<(String, u64)> = processing.iter().map(|p| (p.account.clone(), p.amount.atomic())).collect();
+    let payees: Vec<(String, u64)> = processing
+        .iter()
+        .map(|p| (p.account.clone(), p.amount.atomic()))
+        .collect();
     store.close().await;
 
     let node = Node::start(pool.path(), &pool.config(true), TOKEN, &[]).await;
     let store = open(&pool).await;
-    wait_for("the payouts to be sent after the restart", Duration::from_secs(60), || async {
-        store.processing_payouts("XMR").await.unwrap().is_empty()
-            && store
-                .payouts(&PayoutQuery { status: Some(PayoutStatus::Pending), limit: 100, ..Default::default() })
-                .await
-                .unwrap()
-                .is_empty()
-    })
+    wait_for(
+        "the payouts to be sent after the restart",
+        Duration::from_secs(60),
+        || async {
+            store.processing_payouts("XMR").await.unwrap().is_empty()
+                && store
+                    .payouts(&PayoutQuery {
+                        status: Some(PayoutStatus::Pending),
+                        limit: 100,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap()
+                    .is_empty()
+        },
+    )
     .await;
     drop(node);
     let outgoing = pool.wallet.outgoing().await;
@@ -100,9 +153,10 @@ async fn kill_9_while_crediting_a_block_and_while_paying_leaves_the_ledger_clean
         let sent: Vec<_> = outgoing
             .iter()
             .filter(|t| {
-                t["destinations"]
-                    .as_array()
-                    .is_some_and(|d| d.iter().any(|x| x["address"] == account.as_str() && x["amount"] == *amount))
+                t["destinations"].as_array().is_some_and(|d| {
+                    d.iter()
+                        .any(|x| x["address"] == account.as_str() && x["amount"] == *amount)
+                })
             })
             .collect();
         assert_eq!(sent.len(), 1, "{account} was paid exactly once");
@@ -116,7 +170,11 @@ async fn kill_9_while_crediting_a_block_and_while_paying_leaves_the_ledger_clean
     let sent_before = pool.wallet.outgoing().await.len();
     kill_at(&pool, "payout.after_send", true).await;
     let after_kill = pool.wallet.outgoing().await;
-    assert_eq!(after_kill.len(), sent_before + 1, "the wallet sent one transaction before the kill");
+    assert_eq!(
+        after_kill.len(),
+        sent_before + 1,
+        "the wallet sent one transaction before the kill"
+    );
     let txid = after_kill
         .iter()
         .map(|t| t["txid"].as_str().unwrap().to_string())
@@ -128,25 +186,44 @@ async fn kill_9_while_crediting_a_block_and_while_paying_leaves_the_ledger_clean
     store.close().await;
 
     let node = Node::start(pool.path(), &pool.config(true), TOKEN, &[]).await;
-    node.wait_for_log("recorded, not resent", Duration::from_secs(60)).await;
+    node.wait_for_log("recorded, not resent", Duration::from_secs(60))
+        .await;
     drop(node);
     let store = open(&pool).await;
     for p in &stuck {
         let p = store.payout(p.id).await.unwrap().unwrap();
         assert_eq!(p.status, PayoutStatus::Completed);
-        assert_eq!(p.tx_hash.as_deref(), Some(txid.as_str()), "recorded with the transaction the wallet sent");
+        assert_eq!(
+            p.tx_hash.as_deref(),
+            Some(txid.as_str()),
+            "recorded with the transaction the wallet sent"
+        );
     }
-    assert_eq!(pool.wallet.outgoing().await.len(), sent_before + 1, "not sent a second time");
+    assert_eq!(
+        pool.wallet.outgoing().await.len(),
+        sent_before + 1,
+        "not sent a second time"
+    );
     assert_audit_clean(&store, "restart after kill after sending").await;
 
     // Money check: everything credited is either paid or still a balance.
-    let total_credited: u128 = credits.iter().chain(credits2.iter()).map(|(_, a)| u128::from(*a)).sum();
+    let total_credited: u128 = credits
+        .iter()
+        .chain(credits2.iter())
+        .map(|(_, a)| u128::from(*a))
+        .sum();
     let _ = (reward, fee);
-    let distinct: std::collections::BTreeSet<&String> = credits.iter().chain(credits2.iter()).map(|(m, _)| m).collect();
+    let distinct: std::collections::BTreeSet<&String> = credits
+        .iter()
+        .chain(credits2.iter())
+        .map(|(m, _)| m)
+        .collect();
     let mut accounted = 0u128;
     for miner in distinct {
         let b = store.balance("XMR", miner).await.unwrap().unwrap();
-        accounted += u128::from(b.balance.atomic()) + u128::from(b.paid.atomic()) + u128::from(b.pending_payouts.atomic());
+        accounted += u128::from(b.balance.atomic())
+            + u128::from(b.paid.atomic())
+            + u128::from(b.pending_payouts.atomic());
     }
     assert_eq!(accounted, total_credited, "no credit lost or doubled");
     store.close().await;

@@ -13,7 +13,14 @@ use support::pool::{MINER_B, MINER_C, TOKEN};
 use support::xmr_miner::{error_message, XmrMiner};
 use support::{free_port, have_program};
 
-fn config(dir: &std::path::Path, api_port: u16, stratum_port: u16, daemon: &str, stratum: &str, port_extra: &str) -> String {
+fn config(
+    dir: &std::path::Path,
+    api_port: u16,
+    stratum_port: u16,
+    daemon: &str,
+    stratum: &str,
+    port_extra: &str,
+) -> String {
     format!(
         r#"data_dir = "{data}"
 [api]
@@ -54,13 +61,33 @@ async fn setup(network_difficulty: u64, stratum: &str, port_extra: &str) -> Opti
     let dir = tempfile::tempdir().unwrap();
     let monerod = Monerod::start(dir.path(), network_difficulty).await;
     let (api, stratum_port) = (free_port(), free_port());
-    let node = Node::start(dir.path(), &config(dir.path(), api, stratum_port, &monerod.url, stratum, port_extra), TOKEN, &[]).await;
-    Some(Setup { _dir: dir, monerod, node, addr: format!("127.0.0.1:{stratum_port}") })
+    let node = Node::start(
+        dir.path(),
+        &config(
+            dir.path(),
+            api,
+            stratum_port,
+            &monerod.url,
+            stratum,
+            port_extra,
+        ),
+        TOKEN,
+        &[],
+    )
+    .await;
+    Some(Setup {
+        _dir: dir,
+        monerod,
+        node,
+        addr: format!("127.0.0.1:{stratum_port}"),
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shares_on_the_previous_block_count_only_within_the_grace_window() {
-    let Some(s) = setup(20, "stale_grace = \"2s\"", "").await else { return };
+    let Some(s) = setup(20, "stale_grace = \"2s\"", "").await else {
+        return;
+    };
     let mut miner = XmrMiner::connect(&s.addr).await;
     assert_eq!(miner.login(MINER_B, "x").await["result"]["status"], "OK");
     let old_height = miner.job.as_ref().unwrap()["height"].as_u64().unwrap();
@@ -68,7 +95,9 @@ async fn shares_on_the_previous_block_count_only_within_the_grace_window() {
     let late = miner.find_share(None, 100).expect("share");
 
     // The miner finds a block; the node submits it and pushes the next job.
-    let block = miner.find_share(Some(20), 10_000).expect("a block-level share");
+    let block = miner
+        .find_share(Some(20), 10_000)
+        .expect("a block-level share");
     assert_eq!(miner.submit(&block).await["result"]["status"], "OK");
     let deadline = Instant::now() + Duration::from_secs(10);
     while miner.job.as_ref().unwrap()["height"].as_u64().unwrap() == old_height {
@@ -84,7 +113,13 @@ async fn shares_on_the_previous_block_count_only_within_the_grace_window() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trusted_miners_are_sampled_but_block_claims_are_always_verified() {
-    let Some(s) = setup(1_000_000, "trust_after = 2\ntrust_sample_percent = 0\nban_after_invalid_shares = 100", "").await else {
+    let Some(s) = setup(
+        1_000_000,
+        "trust_after = 2\ntrust_sample_percent = 0\nban_after_invalid_shares = 100",
+        "",
+    )
+    .await
+    else {
         return;
     };
     let mut miner = XmrMiner::connect(&s.addr).await;
@@ -108,29 +143,43 @@ async fn trusted_miners_are_sampled_but_block_claims_are_always_verified() {
     // ...but a claimed block is always hashed, and the lie resets the trust.
     let mut block_claim = miner.find_share(None, 100).expect("share");
     block_claim.hash = [0u8; 32];
-    assert_eq!(error_message(&miner.submit(&block_claim).await), "Invalid share");
+    assert_eq!(
+        error_message(&miner.submit(&block_claim).await),
+        "Invalid share"
+    );
     let mut again = miner.find_share(None, 100).expect("share");
     again.hash = [0xff; 32];
     again.hash[31] = 0x00;
     again.hash[30] = 0x00;
-    assert_eq!(error_message(&miner.submit(&again).await), "Invalid share", "trust was dropped");
+    assert_eq!(
+        error_message(&miner.submit(&again).await),
+        "Invalid share",
+        "trust was dropped"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vardiff_raises_a_fast_miner_and_sends_the_new_target_with_a_job() {
     let port_extra = "vardiff = { target_seconds = 10, min = 1, max = 1000, retarget_seconds = 2, max_jump = 4 }";
-    let Some(s) = setup(1_000_000, "", port_extra).await else { return };
+    let Some(s) = setup(1_000_000, "", port_extra).await else {
+        return;
+    };
     let mut miner = XmrMiner::connect(&s.addr).await;
     let login = miner.login(MINER_B, "x").await;
-    let first = difficulty_from_job_target(login["result"]["job"]["target"].as_str().unwrap()).unwrap();
+    let first =
+        difficulty_from_job_target(login["result"]["job"]["target"].as_str().unwrap()).unwrap();
     assert_eq!(first, 1);
     let started = Instant::now();
     let mut raised = None;
     while started.elapsed() < Duration::from_secs(15) {
         let share = miner.find_share(None, 100).expect("share");
         let r = miner.submit(&share).await;
-        assert!(error_message(&r).is_empty() || error_message(&r) == "Invalid job id", "{r}");
-        let d = difficulty_from_job_target(miner.job.as_ref().unwrap()["target"].as_str().unwrap()).unwrap();
+        assert!(
+            error_message(&r).is_empty() || error_message(&r) == "Invalid job id",
+            "{r}"
+        );
+        let d = difficulty_from_job_target(miner.job.as_ref().unwrap()["target"].as_str().unwrap())
+            .unwrap();
         if d > first {
             raised = Some(d);
             break;
@@ -138,10 +187,16 @@ async fn vardiff_raises_a_fast_miner_and_sends_the_new_target_with_a_job() {
     }
     let raised = raised.expect("vardiff never raised the difficulty of a miner far above target");
     assert!(raised <= 4, "one retarget moves at most max_jump: {raised}");
-    assert!(started.elapsed() >= Duration::from_secs(2), "no retarget before the window");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "no retarget before the window"
+    );
     // A fixed difficulty from the login overrides vardiff.
     let mut fixed = XmrMiner::connect(&s.addr).await;
     let login = fixed.login(&format!("{MINER_B}+50"), "x").await;
-    assert_eq!(difficulty_from_job_target(login["result"]["job"]["target"].as_str().unwrap()).unwrap(), 50);
+    assert_eq!(
+        difficulty_from_job_target(login["result"]["job"]["target"].as_str().unwrap()).unwrap(),
+        50
+    );
     let _ = json!({});
 }

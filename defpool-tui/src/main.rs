@@ -56,7 +56,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     for c in &health.components {
         println!("  {:<40} {}", c.name, c.status);
     }
-    println!("{:<6} {:<6} {:<6} {:>8} {:>8} {:>14} {:>8}", "COIN", "MODE", "SCHEME", "MINERS", "WORKERS", "HASHRATE H/s", "BLOCKS");
+    println!(
+        "{:<6} {:<6} {:<6} {:>8} {:>8} {:>14} {:>8}",
+        "COIN", "MODE", "SCHEME", "MINERS", "WORKERS", "HASHRATE H/s", "BLOCKS"
+    );
     for c in &stats.coins {
         println!(
             "{:<6} {:<6} {:<6} {:>8} {:>8} {:>14.2} {:>8}",

@@ -35,18 +35,37 @@ pub async fn run_audit(store: &Store) -> StoreResult<AuditReport> {
     for key in &keys {
         let (coin, account) = key;
         let row = rows.get(*key);
-        let actual = |f: fn(&crate::store::BalanceRow) -> i64| row.map(|r| i128::from(f(r))).unwrap_or(0);
+        let actual =
+            |f: fn(&crate::store::BalanceRow) -> i64| row.map(|r| i128::from(f(r))).unwrap_or(0);
         let expected_balance = ledger.get(*key).copied().unwrap_or(0);
         if expected_balance != actual(|r| r.balance) {
-            diff("balance", coin, account.clone(), expected_balance, actual(|r| r.balance));
+            diff(
+                "balance",
+                coin,
+                account.clone(),
+                expected_balance,
+                actual(|r| r.balance),
+            );
         }
         let expected_immature = immature.get(*key).copied().unwrap_or(0);
         if expected_immature != actual(|r| r.immature) {
-            diff("immature", coin, account.clone(), expected_immature, actual(|r| r.immature));
+            diff(
+                "immature",
+                coin,
+                account.clone(),
+                expected_immature,
+                actual(|r| r.immature),
+            );
         }
         let expected_paid = paid.get(*key).copied().unwrap_or(0);
         if expected_paid != actual(|r| r.paid) {
-            diff("paid", coin, account.clone(), expected_paid, actual(|r| r.paid));
+            diff(
+                "paid",
+                coin,
+                account.clone(),
+                expected_paid,
+                actual(|r| r.paid),
+            );
         }
     }
 
@@ -79,7 +98,13 @@ pub async fn run_audit(store: &Store) -> StoreResult<AuditReport> {
             let credit_sum: i128 = credits.iter().map(|c| i128::from(c.amount.atomic())).sum();
             let reward = i128::from(block.reward.atomic());
             if credit_sum != reward {
-                diff("block_credits", &block.coin, subject.clone(), reward, credit_sum);
+                diff(
+                    "block_credits",
+                    &block.coin,
+                    subject.clone(),
+                    reward,
+                    credit_sum,
+                );
             }
             let recomputed = compute_split(store, block).await?;
             for (account, amount) in &recomputed.credits {
@@ -89,12 +114,28 @@ pub async fn run_audit(store: &Store) -> StoreResult<AuditReport> {
                     .map(|c| i128::from(c.amount.atomic()))
                     .sum();
                 if stored != i128::from(amount.atomic()) {
-                    diff("block_round", &block.coin, format!("{subject}:{account}"), i128::from(amount.atomic()), stored);
+                    diff(
+                        "block_round",
+                        &block.coin,
+                        format!("{subject}:{account}"),
+                        i128::from(amount.atomic()),
+                        stored,
+                    );
                 }
             }
-            let expected_ledger = if block.status == BlockStatus::Confirmed { reward } else { 0 };
+            let expected_ledger = if block.status == BlockStatus::Confirmed {
+                reward
+            } else {
+                0
+            };
             if ledger_sum != expected_ledger {
-                diff("block_ledger", &block.coin, subject, expected_ledger, ledger_sum);
+                diff(
+                    "block_ledger",
+                    &block.coin,
+                    subject,
+                    expected_ledger,
+                    ledger_sum,
+                );
             }
         }
     }
@@ -104,11 +145,23 @@ pub async fn run_audit(store: &Store) -> StoreResult<AuditReport> {
     for p in &payouts {
         let subject = format!("payout:{}", p.id);
         if p.debit != -p.amount {
-            diff("payout_debit", &p.coin, subject.clone(), -i128::from(p.amount), i128::from(p.debit));
+            diff(
+                "payout_debit",
+                &p.coin,
+                subject.clone(),
+                -i128::from(p.amount),
+                i128::from(p.debit),
+            );
         }
         let expected_refund = if p.status == "failed" { p.amount } else { 0 };
         if p.refund != expected_refund {
-            diff("payout_refund", &p.coin, subject, i128::from(expected_refund), i128::from(p.refund));
+            diff(
+                "payout_refund",
+                &p.coin,
+                subject,
+                i128::from(expected_refund),
+                i128::from(p.refund),
+            );
         }
     }
 

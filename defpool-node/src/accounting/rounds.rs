@@ -3,7 +3,10 @@
 //! The same function serves crediting and the audit, so the audit recomputes exactly
 //! what was credited from nothing but the shares and the block row.
 
-use defpool_core::payout::{pplns_weights, pplns_window, prop_weights, solo_split, split_reward, RewardSplit, Scheme, SplitError};
+use defpool_core::payout::{
+    pplns_weights, pplns_window, prop_weights, solo_split, split_reward, RewardSplit, Scheme,
+    SplitError,
+};
 use defpool_core::{Difficulty, Work};
 
 use crate::store::{BlockRecord, Store, StoreResult};
@@ -12,7 +15,9 @@ use crate::store::{BlockRecord, Store, StoreResult};
 pub async fn compute_split(store: &Store, block: &BlockRecord) -> StoreResult<RewardSplit> {
     let scheme: Scheme = block.scheme.parse().unwrap_or(Scheme::Solo);
     let weights = match scheme {
-        Scheme::Solo | Scheme::Pps => return Ok(solo_split(block.reward, block.fee, &block.finder)),
+        Scheme::Solo | Scheme::Pps => {
+            return Ok(solo_split(block.reward, block.fee, &block.finder))
+        }
         Scheme::Pplns => {
             let network = Difficulty::new(block.network_difficulty)
                 .unwrap_or_else(|_| Difficulty::new(1.0).expect("1 is a valid difficulty"));
@@ -39,7 +44,10 @@ pub async fn compute_split(store: &Store, block: &BlockRecord) -> StoreResult<Re
             let mut shares: Vec<(String, Work)> = Vec::new();
             store
                 .round_shares_newest_first(&block.coin, start, block.last_share_id, |page| {
-                    shares.extend(page.iter().map(|s| (s.miner.clone(), share_work(s.difficulty))));
+                    shares.extend(
+                        page.iter()
+                            .map(|s| (s.miner.clone(), share_work(s.difficulty))),
+                    );
                     true
                 })
                 .await?;
@@ -55,5 +63,7 @@ pub async fn compute_split(store: &Store, block: &BlockRecord) -> StoreResult<Re
 }
 
 fn share_work(difficulty: f64) -> Work {
-    Difficulty::new(difficulty).map(|d| d.work()).unwrap_or(Work(0))
+    Difficulty::new(difficulty)
+        .map(|d| d.work())
+        .unwrap_or(Work(0))
 }

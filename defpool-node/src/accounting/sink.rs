@@ -83,7 +83,9 @@ impl ShareSink {
         match self.tx.try_send(SinkMessage::Share(share)) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(msg)) => {
-                self.stats.backpressure_waits.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .backpressure_waits
+                    .fetch_add(1, Ordering::Relaxed);
                 self.tx.send(msg).await.map_err(|_| SinkError::Closed)
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(SinkError::Closed),
@@ -147,7 +149,8 @@ impl Writer {
                         match msg {
                             SinkMessage::Share(s) => {
                                 if batch.is_empty() {
-                                    deadline = Some(tokio::time::Instant::now() + self.flush_interval);
+                                    deadline =
+                                        Some(tokio::time::Instant::now() + self.flush_interval);
                                 }
                                 batch.push(s);
                                 if batch.len() >= self.batch_size {
@@ -182,7 +185,9 @@ impl Writer {
         loop {
             match self.store.insert_shares(batch).await {
                 Ok(_) => {
-                    self.stats.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    self.stats
+                        .written
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     self.stats.batches.fetch_add(1, Ordering::Relaxed);
                     batch.clear();
                     return;

@@ -27,8 +27,16 @@ pub struct BalanceUpdater {
 }
 
 impl BalanceUpdater {
-    pub fn new(store: Store, config: Arc<Config>, daemons: BTreeMap<String, Arc<DaemonSet>>) -> Self {
-        BalanceUpdater { store, config, daemons }
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        daemons: BTreeMap<String, Arc<DaemonSet>>,
+    ) -> Self {
+        BalanceUpdater {
+            store,
+            config,
+            daemons,
+        }
     }
 
     /// One pass over every pending block.
@@ -47,13 +55,19 @@ impl BalanceUpdater {
             };
             for block in blocks.iter_mut().filter(|b| !b.credits_computed) {
                 let split = compute_split(&self.store, block).await?;
-                match self.store.record_block_credits(block, &split, coin_cfg.fee_account()).await {
+                match self
+                    .store
+                    .record_block_credits(block, &split, coin_cfg.fee_account())
+                    .await
+                {
                     Ok(()) => {
                         block.credits_computed = true;
                         report.splits_computed += 1;
                         tracing::info!(%coin, block = block.id, height = block.height, accounts = split.credits.len(), "block round computed; credits immature");
                     }
-                    Err(StoreError::Conflict(msg)) => tracing::debug!(%coin, block = block.id, %msg, "split already recorded"),
+                    Err(StoreError::Conflict(msg)) => {
+                        tracing::debug!(%coin, block = block.id, %msg, "split already recorded")
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -85,7 +99,9 @@ impl BalanceUpdater {
                         tracing::info!(%coin, block = block.id, height = block.height, confirmations, "block matured; credits moved to balances");
                     }
                     _ => {
-                        self.store.set_block_confirmations(block.id, confirmations.min(block.maturity)).await?;
+                        self.store
+                            .set_block_confirmations(block.id, confirmations.min(block.maturity))
+                            .await?;
                         report.still_pending += 1;
                     }
                 }

@@ -1,8 +1,8 @@
 //! The admin bearer token: required for every mutation and for admin reads.
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 
 use super::{ApiError, AppState};
 
@@ -12,9 +12,14 @@ pub struct Admin;
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(expected) = state.config.api.admin_token.as_deref() else {
-            return Err(ApiError::unauthorized("admin operations are disabled: set api.admin_token"));
+            return Err(ApiError::unauthorized(
+                "admin operations are disabled: set api.admin_token",
+            ));
         };
         let given = parts
             .headers

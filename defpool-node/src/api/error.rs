@@ -18,7 +18,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -37,7 +41,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
-            error: ErrorDetail { code: self.code.to_string(), message: self.message },
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+            },
         };
         (self.status, Json(body)).into_response()
     }
@@ -50,7 +57,11 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             other => {
                 tracing::error!(error = %other, "storage error while serving the API");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is not available; try again")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is not available; try again",
+                )
             }
         }
     }
@@ -60,15 +71,29 @@ impl From<PayoutRequestError> for ApiError {
     fn from(e: PayoutRequestError) -> Self {
         let message = e.to_string();
         match e {
-            PayoutRequestError::UnknownCoin(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_coin", message),
-            PayoutRequestError::InvalidAddress(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_address", message),
-            PayoutRequestError::InvalidAmount(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_amount", message),
-            PayoutRequestError::BelowThreshold { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "below_threshold", message),
-            PayoutRequestError::InsufficientBalance { .. } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "insufficient_balance", message)
+            PayoutRequestError::UnknownCoin(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_coin", message)
             }
-            PayoutRequestError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
-            PayoutRequestError::InvalidSettings(_) => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message),
+            PayoutRequestError::InvalidAddress(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_address", message)
+            }
+            PayoutRequestError::InvalidAmount(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_amount", message)
+            }
+            PayoutRequestError::BelowThreshold { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "below_threshold", message)
+            }
+            PayoutRequestError::InsufficientBalance { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "insufficient_balance",
+                message,
+            ),
+            PayoutRequestError::Conflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
+            PayoutRequestError::InvalidSettings(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+            }
             PayoutRequestError::Store(s) => s.into(),
         }
     }

@@ -5,8 +5,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use defpool_core::api::{
-    BalanceView, CoinAmount, ErrorBody, MinerBalances, MinerView, Page, PayoutRequest, PayoutSettingsUpdate,
-    PayoutSettingsView, PayoutStatus, PayoutView, WorkerView,
+    BalanceView, CoinAmount, ErrorBody, MinerBalances, MinerView, Page, PayoutRequest,
+    PayoutSettingsUpdate, PayoutSettingsView, PayoutStatus, PayoutView, WorkerView,
 };
 use defpool_core::{address, CoinSpec};
 use serde::Deserialize;
@@ -85,15 +85,24 @@ fn coins_of(s: &AppState, wallet: &str) -> Result<Vec<&'static CoinSpec>, ApiErr
 #[utoipa::path(get, path = "/api/v1/miners/{wallet}", tag = "miners",
     params(("wallet" = String, Path, description = "Payout address")),
     responses((status = 200, body = MinerView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn miner(State(s): State<AppState>, Path(wallet): Path<String>) -> Result<Json<MinerView>, ApiError> {
+pub async fn miner(
+    State(s): State<AppState>,
+    Path(wallet): Path<String>,
+) -> Result<Json<MinerView>, ApiError> {
     let coins = coins_of(&s, &wallet)?;
     if !s.store.miner_known(&wallet).await? {
-        return Err(ApiError::not_found(format!("miner {wallet} has no shares or balances on this pool")));
+        return Err(ApiError::not_found(format!(
+            "miner {wallet} has no shares or balances on this pool"
+        )));
     }
     let window = s.config.accounting.hashrate_window;
     let since = now_ms() - window.as_millis() as i64;
     let activity = s.store.worker_activity(&wallet, since).await?;
-    let per_diff = |coin: &str| CoinSpec::lookup(coin).map(|c| c.algorithm.hashes_per_difficulty()).unwrap_or(1.0);
+    let per_diff = |coin: &str| {
+        CoinSpec::lookup(coin)
+            .map(|c| c.algorithm.hashes_per_difficulty())
+            .unwrap_or(1.0)
+    };
     let workers: Vec<WorkerView> = activity
         .iter()
         .map(|w| WorkerView {
@@ -104,7 +113,13 @@ pub async fn miner(State(s): State<AppState>, Path(wallet): Path<String>) -> Res
             last_share_at: w.last_share_at,
         })
         .collect();
-    let balances = s.store.balances_of(&wallet).await?.into_iter().map(balance_view).collect();
+    let balances = s
+        .store
+        .balances_of(&wallet)
+        .await?
+        .into_iter()
+        .map(balance_view)
+        .collect();
     Ok(Json(MinerView {
         miner: wallet,
         coin: coins[0].symbol.into(),
@@ -122,7 +137,10 @@ pub async fn miner(State(s): State<AppState>, Path(wallet): Path<String>) -> Res
 #[utoipa::path(get, path = "/api/v1/miners/{wallet}/balances", tag = "miners",
     params(("wallet" = String, Path, description = "Payout address")),
     responses((status = 200, body = MinerBalances), (status = 400, body = ErrorBody)))]
-pub async fn balances(State(s): State<AppState>, Path(wallet): Path<String>) -> Result<Json<MinerBalances>, ApiError> {
+pub async fn balances(
+    State(s): State<AppState>,
+    Path(wallet): Path<String>,
+) -> Result<Json<MinerBalances>, ApiError> {
     let coins = coins_of(&s, &wallet)?;
     let mut stored = s.store.balances_of(&wallet).await?;
     for c in coins {
@@ -139,7 +157,10 @@ pub async fn balances(State(s): State<AppState>, Path(wallet): Path<String>) -> 
         }
     }
     stored.sort_by(|a, b| a.coin.cmp(&b.coin));
-    Ok(Json(MinerBalances { miner: wallet, balances: stored.into_iter().map(balance_view).collect() }))
+    Ok(Json(MinerBalances {
+        miner: wallet,
+        balances: stored.into_iter().map(balance_view).collect(),
+    }))
 }
 
 /// A miner's balance in one coin.
@@ -152,15 +173,19 @@ pub async fn balance(
 ) -> Result<Json<BalanceView>, ApiError> {
     let coin_cfg = resolve(&s.config, &wallet, &coin)?;
     let symbol = coin_cfg.spec().symbol;
-    let b = s.store.balance(symbol, &wallet).await?.unwrap_or(BalanceRecord {
-        coin: symbol.into(),
-        account: wallet.clone(),
-        balance: Default::default(),
-        immature: Default::default(),
-        paid: Default::default(),
-        pending_payouts: Default::default(),
-        updated_at: 0,
-    });
+    let b = s
+        .store
+        .balance(symbol, &wallet)
+        .await?
+        .unwrap_or(BalanceRecord {
+            coin: symbol.into(),
+            account: wallet.clone(),
+            balance: Default::default(),
+            immature: Default::default(),
+            paid: Default::default(),
+            pending_payouts: Default::default(),
+            updated_at: 0,
+        });
     Ok(Json(balance_view(b)))
 }
 
@@ -209,7 +234,9 @@ pub async fn payouts(
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(st) => Some(PayoutStatus::parse(st).ok_or_else(|| {
-            ApiError::bad_request(format!("status must be pending, processing, completed or failed, got {st:?}"))
+            ApiError::bad_request(format!(
+                "status must be pending, processing, completed or failed, got {st:?}"
+            ))
         })?),
     };
     let coin = match q.coin.as_deref() {
@@ -218,10 +245,19 @@ pub async fn payouts(
     };
     let rows = s
         .store
-        .payouts(&PayoutQuery { account: Some(wallet), coin, status, before_id: parse_cursor(q.cursor.as_deref())?, limit })
+        .payouts(&PayoutQuery {
+            account: Some(wallet),
+            coin,
+            status,
+            before_id: parse_cursor(q.cursor.as_deref())?,
+            limit,
+        })
         .await?;
     let next = next_cursor(rows.iter().map(|p| p.id), rows.len(), limit);
-    Ok(Json(Page { items: rows.into_iter().map(payout_view).collect(), next_cursor: next }))
+    Ok(Json(Page {
+        items: rows.into_iter().map(payout_view).collect(),
+        next_cursor: next,
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -78,7 +78,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(miners::balance))
         .routes(routes!(miners::request_payout))
         .routes(routes!(miners::payouts))
-        .routes(routes!(miners::get_payout_settings, miners::put_payout_settings))
+        .routes(routes!(
+            miners::get_payout_settings,
+            miners::put_payout_settings
+        ))
         .split_for_parts();
     let openapi = Arc::new(openapi);
     router
@@ -116,7 +119,9 @@ pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(50),
         Some(l) if (1..=500).contains(&l) => Ok(l),
-        Some(l) => Err(ApiError::bad_request(format!("limit must be between 1 and 500, got {l}"))),
+        Some(l) => Err(ApiError::bad_request(format!(
+            "limit must be between 1 and 500, got {l}"
+        ))),
     }
 }
 
@@ -125,7 +130,11 @@ pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError
 }
 
 /// The cursor for the page after `items` (absent when the page was not full).
-pub(crate) fn next_cursor(ids: impl Iterator<Item = i64>, len: usize, limit: i64) -> Option<String> {
+pub(crate) fn next_cursor(
+    ids: impl Iterator<Item = i64>,
+    len: usize,
+    limit: i64,
+) -> Option<String> {
     if (len as i64) < limit {
         return None;
     }

@@ -3,7 +3,8 @@
 use axum::extract::{Query, State};
 use axum::Json;
 use defpool_core::api::{
-    AuditReport, BlockStatus, BlockView, CoinAmount, CoinStats, ComponentHealth, ErrorBody, Health, Page, PoolStats,
+    AuditReport, BlockStatus, BlockView, CoinAmount, CoinStats, ComponentHealth, ErrorBody, Health,
+    Page, PoolStats,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -60,7 +61,11 @@ pub async fn health(State(s): State<AppState>) -> Json<Health> {
             }),
         }
     }
-    let status = if components.iter().all(|c| c.status != "down") { "ok" } else { "degraded" };
+    let status = if components.iter().all(|c| c.status != "down") {
+        "ok"
+    } else {
+        "degraded"
+    };
     Json(Health {
         status: status.into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -86,7 +91,8 @@ pub async fn pool_stats(State(s): State<AppState>) -> Result<Json<PoolStats>, Ap
             fee_percent: coin.fee_percent,
             miners: a.miners,
             workers: a.workers,
-            hashrate: a.accepted_difficulty * spec.algorithm.hashes_per_difficulty() / window.as_secs_f64(),
+            hashrate: a.accepted_difficulty * spec.algorithm.hashes_per_difficulty()
+                / window.as_secs_f64(),
             blocks_pending: a.blocks_pending,
             blocks_confirmed: a.blocks_confirmed,
             blocks_orphaned: a.blocks_orphaned,
@@ -96,7 +102,10 @@ pub async fn pool_stats(State(s): State<AppState>) -> Result<Json<PoolStats>, Ap
             wallet_configured: s.wallets.contains_key(spec.symbol),
         });
     }
-    Ok(Json(PoolStats { coins, hashrate_window_secs: window.as_secs() }))
+    Ok(Json(PoolStats {
+        coins,
+        hashrate_window_secs: window.as_secs(),
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -143,7 +152,9 @@ pub async fn blocks(
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(st) => Some(BlockStatus::parse(st).ok_or_else(|| {
-            ApiError::bad_request(format!("status must be pending, confirmed or orphaned, got {st:?}"))
+            ApiError::bad_request(format!(
+                "status must be pending, confirmed or orphaned, got {st:?}"
+            ))
         })?),
     };
     let coin = match q.coin.as_deref() {
@@ -151,7 +162,13 @@ pub async fn blocks(
         Some(c) => Some(
             s.config
                 .coin(c)
-                .ok_or_else(|| ApiError::new(axum::http::StatusCode::NOT_FOUND, "unknown_coin", format!("coin {c:?} is not configured on this pool")))?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        axum::http::StatusCode::NOT_FOUND,
+                        "unknown_coin",
+                        format!("coin {c:?} is not configured on this pool"),
+                    )
+                })?
                 .spec()
                 .symbol
                 .to_string(),
@@ -159,16 +176,28 @@ pub async fn blocks(
     };
     let rows = s
         .store
-        .blocks(&BlockQuery { coin, status, finder: None, before_id: parse_cursor(q.cursor.as_deref())?, limit })
+        .blocks(&BlockQuery {
+            coin,
+            status,
+            finder: None,
+            before_id: parse_cursor(q.cursor.as_deref())?,
+            limit,
+        })
         .await?;
     let next = next_cursor(rows.iter().map(|b| b.id), rows.len(), limit);
-    Ok(Json(Page { items: rows.into_iter().map(block_view).collect(), next_cursor: next }))
+    Ok(Json(Page {
+        items: rows.into_iter().map(block_view).collect(),
+        next_cursor: next,
+    }))
 }
 
 /// Recomputes every balance from the ledger and every block split from its shares.
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", security(("admin_token" = [])),
     responses((status = 200, description = "`ok` is false when any difference was found", body = AuditReport),
               (status = 401, body = ErrorBody)))]
-pub async fn audit(_admin: Admin, State(s): State<AppState>) -> Result<Json<AuditReport>, ApiError> {
+pub async fn audit(
+    _admin: Admin,
+    State(s): State<AppState>,
+) -> Result<Json<AuditReport>, ApiError> {
     Ok(Json(run_audit(&s.store).await?))
 }

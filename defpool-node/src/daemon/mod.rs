@@ -92,14 +92,21 @@ impl DaemonSet {
 
     /// Tip height and the hashes at `heights`, all from the same daemon so a block's
     /// depth and its hash are read from one view of the chain.
-    pub async fn chain_state(&self, heights: &[u64]) -> Result<(u64, Vec<Option<String>>), RpcError> {
+    pub async fn chain_state(
+        &self,
+        heights: &[u64],
+    ) -> Result<(u64, Vec<Option<String>>), RpcError> {
         let mut last_err = RpcError::NoDaemon;
         for (i, (url, d)) in self.daemons.iter().enumerate() {
             let attempt = async {
                 let tip = d.tip_height().await?;
                 let mut hashes = Vec::with_capacity(heights.len());
                 for h in heights {
-                    hashes.push(if *h > tip { None } else { d.block_hash(*h).await? });
+                    hashes.push(if *h > tip {
+                        None
+                    } else {
+                        d.block_hash(*h).await?
+                    });
                 }
                 Ok::<_, RpcError>((tip, hashes))
             }

@@ -36,14 +36,21 @@ impl MoneroDaemon {
     }
 
     pub async fn last_block_header(&self) -> Result<BlockHeader, RpcError> {
-        let r: HeaderResult = self.rpc.call("/json_rpc", "get_last_block_header", json!({})).await?;
+        let r: HeaderResult = self
+            .rpc
+            .call("/json_rpc", "get_last_block_header", json!({}))
+            .await?;
         Ok(r.block_header)
     }
 
     pub async fn block_header_by_height(&self, height: u64) -> Result<BlockHeader, RpcError> {
         let r: HeaderResult = self
             .rpc
-            .call("/json_rpc", "get_block_header_by_height", json!({ "height": height }))
+            .call(
+                "/json_rpc",
+                "get_block_header_by_height",
+                json!({ "height": height }),
+            )
             .await?;
         Ok(r.block_header)
     }
@@ -114,7 +121,11 @@ impl MoneroDaemon {
         self.rpc.call("/json_rpc", "get_info", json!({})).await
     }
 
-    pub async fn get_block_template(&self, wallet_address: &str, reserve_size: usize) -> Result<MoneroBlockTemplate, RpcError> {
+    pub async fn get_block_template(
+        &self,
+        wallet_address: &str,
+        reserve_size: usize,
+    ) -> Result<MoneroBlockTemplate, RpcError> {
         self.rpc
             .call(
                 "/json_rpc",
@@ -127,7 +138,10 @@ impl MoneroDaemon {
     /// Submits a block blob. monerod answers -7 "Block not accepted" for stale and
     /// too-weak blocks and -6 for an undecodable blob; those come back as `Remote`.
     pub async fn submit_block(&self, blob_hex: &str) -> Result<(), RpcError> {
-        let _: serde_json::Value = self.rpc.call("/json_rpc", "submit_block", json!([blob_hex])).await?;
+        let _: serde_json::Value = self
+            .rpc
+            .call("/json_rpc", "submit_block", json!([blob_hex]))
+            .await?;
         Ok(())
     }
 }

@@ -74,7 +74,12 @@ impl JsonRpcClient {
 
     /// Calls `method` with `params` on `path` (e.g. `/json_rpc` for monerod, `` for
     /// bitcoind) and decodes `result`.
-    pub async fn call<T: DeserializeOwned>(&self, path: &str, method: &str, params: Value) -> Result<T, RpcError> {
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        method: &str,
+        params: Value,
+    ) -> Result<T, RpcError> {
         let url = format!("{}{}", self.url.trim_end_matches('/'), path);
         let body = json!({"jsonrpc": "2.0", "id": "defpool", "method": method, "params": params});
         let mut req = self.http.post(&url).json(&body);

@@ -50,7 +50,11 @@ impl MoneroSource {
     pub fn new(daemons: Vec<MoneroDaemon>, pool_address: String) -> Arc<Self> {
         let health = daemons
             .iter()
-            .map(|d| DaemonHealth { url: d.url().to_string(), ok: false, detail: Some("not checked yet".into()) })
+            .map(|d| DaemonHealth {
+                url: d.url().to_string(),
+                ok: false,
+                detail: Some("not checked yet".into()),
+            })
             .collect();
         let (current, _) = watch::channel(None);
         Arc::new(MoneroSource {
@@ -75,7 +79,9 @@ impl MoneroSource {
     /// Claims `height` for a block submission; false if a block at that height was
     /// already submitted by this node.
     pub fn claim_height(&self, height: u64) -> bool {
-        self.claimed_height.fetch_max(height, std::sync::atomic::Ordering::AcqRel) < height
+        self.claimed_height
+            .fetch_max(height, std::sync::atomic::Ordering::AcqRel)
+            < height
     }
 
     /// Gives a claimed height back after the daemon refused the block.
@@ -103,7 +109,9 @@ impl MoneroSource {
                 if e.ok != r.is_ok() {
                     match &r {
                         Ok(()) => tracing::info!(daemon = %e.url, "daemon back in"),
-                        Err(err) => tracing::warn!(daemon = %e.url, error = %err, "daemon taken out"),
+                        Err(err) => {
+                            tracing::warn!(daemon = %e.url, error = %err, "daemon taken out")
+                        }
                     }
                 }
                 e.ok = r.is_ok();
@@ -114,13 +122,21 @@ impl MoneroSource {
 
     /// Polls the daemons until `stop` flips; publishes a new job on every new block and
     /// every `refresh` on the same block.
-    pub async fn run(self: Arc<Self>, poll: Duration, refresh: Duration, mut stop: watch::Receiver<bool>) {
+    pub async fn run(
+        self: Arc<Self>,
+        poll: Duration,
+        refresh: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let mut last_top: Option<String> = None;
         let mut last_fetch = Instant::now();
         let mut seq = 0u64;
         let mut last_error_log: Option<Instant> = None;
         loop {
-            match self.poll_once(&mut last_top, &mut last_fetch, refresh, &mut seq).await {
+            match self
+                .poll_once(&mut last_top, &mut last_fetch, refresh, &mut seq)
+                .await
+            {
                 Ok(()) => {
                     if last_error_log.take().is_some() {
                         tracing::info!("templates flow again");
@@ -142,7 +158,13 @@ impl MoneroSource {
         }
     }
 
-    async fn poll_once(&self, last_top: &mut Option<String>, last_fetch: &mut Instant, refresh: Duration, seq: &mut u64) -> Result<(), RpcError> {
+    async fn poll_once(
+        &self,
+        last_top: &mut Option<String>,
+        last_fetch: &mut Instant,
+        refresh: Duration,
+        seq: &mut u64,
+    ) -> Result<(), RpcError> {
         // Ask every daemon where its chain is; skip the dead and the lagging.
         let mut infos = Vec::with_capacity(self.daemons.len());
         for (i, d) in self.daemons.iter().enumerate() {
@@ -151,11 +173,21 @@ impl MoneroSource {
                 Err(e) => self.note(i, Err(e.to_string())),
             }
         }
-        let best = infos.iter().map(|(_, info)| info.height).max().ok_or(RpcError::NoDaemon)?;
+        let best = infos
+            .iter()
+            .map(|(_, info)| info.height)
+            .max()
+            .ok_or(RpcError::NoDaemon)?;
         let mut chosen = None;
         for (i, info) in &infos {
             if info.height + MAX_LAG < best {
-                self.note(*i, Err(format!("lagging: height {} while another daemon is at {best}", info.height)));
+                self.note(
+                    *i,
+                    Err(format!(
+                        "lagging: height {} while another daemon is at {best}",
+                        info.height
+                    )),
+                );
             } else {
                 self.note(*i, Ok(()));
                 if chosen.is_none() {
@@ -166,11 +198,18 @@ impl MoneroSource {
         let (index, info) = chosen.ok_or(RpcError::NoDaemon)?;
         let switched = *self.active.lock().await != index;
         let new_block = last_top.as_deref() != Some(info.top_block_hash.as_str());
-        if !(new_block || switched || last_fetch.elapsed() >= refresh || self.current.borrow().is_none()) {
+        if !(new_block
+            || switched
+            || last_fetch.elapsed() >= refresh
+            || self.current.borrow().is_none())
+        {
             return Ok(());
         }
         let daemon = &self.daemons[index];
-        let t = match daemon.get_block_template(&self.pool_address, RESERVE_SIZE).await {
+        let t = match daemon
+            .get_block_template(&self.pool_address, RESERVE_SIZE)
+            .await
+        {
             Ok(t) => t,
             Err(e) => {
                 self.note(index, Err(e.to_string()));
@@ -181,10 +220,13 @@ impl MoneroSource {
             method: "get_block_template".into(),
             message: format!("blob is not hex: {e}"),
         })?;
-        let template = MoneroTemplate::parse(&blob, t.reserved_offset, RESERVE_SIZE).map_err(|e| RpcError::BadResponse {
-            method: "get_block_template".into(),
-            message: e.to_string(),
-        })?;
+        let template =
+            MoneroTemplate::parse(&blob, t.reserved_offset, RESERVE_SIZE).map_err(|e| {
+                RpcError::BadResponse {
+                    method: "get_block_template".into(),
+                    message: e.to_string(),
+                }
+            })?;
         *seq += 1;
         let height_since = match self.current.borrow().as_ref() {
             Some(prev) if prev.height == t.height => prev.height_since,

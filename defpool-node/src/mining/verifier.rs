@@ -38,7 +38,9 @@ pub struct RandomxVerifier {
 impl RandomxVerifier {
     pub fn start(threads: usize, mode: RandomxMode) -> Arc<Self> {
         let threads = if threads == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
         } else {
             threads
         };
@@ -46,12 +48,19 @@ impl RandomxVerifier {
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads {
             let rx = rx.clone();
-            let spawned = std::thread::Builder::new().name(format!("randomx-{i}")).spawn(move || worker(rx));
+            let spawned = std::thread::Builder::new()
+                .name(format!("randomx-{i}"))
+                .spawn(move || worker(rx));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a RandomX verifier thread");
             }
         }
-        Arc::new(RandomxVerifier { tx, mode, keys: Mutex::new(VecDeque::new()), building: tokio::sync::Mutex::new(()) })
+        Arc::new(RandomxVerifier {
+            tx,
+            mode,
+            keys: Mutex::new(VecDeque::new()),
+            building: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// The key for `seed`, built on a blocking thread the first time it is needed.
@@ -65,7 +74,9 @@ impl RandomxVerifier {
         }
         let owned = seed.to_vec();
         let mode = self.mode;
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         let started = std::time::Instant::now();
         let key = tokio::task::spawn_blocking(move || RandomxKey::new(&owned, mode, threads))
             .await
@@ -82,7 +93,12 @@ impl RandomxVerifier {
     }
 
     fn cached(&self, seed: &[u8]) -> Option<Arc<RandomxKey>> {
-        self.keys.lock().ok()?.iter().find(|(s, _)| s == seed).map(|(_, k)| k.clone())
+        self.keys
+            .lock()
+            .ok()?
+            .iter()
+            .find(|(s, _)| s == seed)
+            .map(|(_, k)| k.clone())
     }
 
     /// RandomX(seed, input).

@@ -70,15 +70,29 @@ impl MoneroWallet {
 fn classify(e: RpcError, sending: bool) -> WalletError {
     match e {
         RpcError::Remote { code, message, .. } => match code {
-            WRONG_ADDRESS | ZERO_DESTINATION => WalletError::Rejected { message, bad_address: true },
+            WRONG_ADDRESS | ZERO_DESTINATION => WalletError::Rejected {
+                message,
+                bad_address: true,
+            },
             // Locked coinbase or change outputs: the money is there, just not yet.
-            NOT_ENOUGH_MONEY | NOT_ENOUGH_UNLOCKED_MONEY | TX_NOT_POSSIBLE => WalletError::InsufficientFunds(message),
+            NOT_ENOUGH_MONEY | NOT_ENOUGH_UNLOCKED_MONEY | TX_NOT_POSSIBLE => {
+                WalletError::InsufficientFunds(message)
+            }
             // Nothing was sent; the operator has to open the wallet or the daemon to
             // catch up, so wait instead of failing every payout.
-            NOT_OPEN | DAEMON_IS_BUSY => WalletError::Unavailable(format!("code {code}: {message}")),
-            _ => WalletError::Rejected { message: format!("code {code}: {message}"), bad_address: false },
+            NOT_OPEN | DAEMON_IS_BUSY => {
+                WalletError::Unavailable(format!("code {code}: {message}"))
+            }
+            _ => WalletError::Rejected {
+                message: format!("code {code}: {message}"),
+                bad_address: false,
+            },
         },
-        RpcError::Unreachable { message, connect_failed: false, .. } if sending => {
+        RpcError::Unreachable {
+            message,
+            connect_failed: false,
+            ..
+        } if sending => {
             // The request may have reached the wallet (timeout, reset mid-answer).
             WalletError::Unknown(message)
         }
@@ -110,15 +124,26 @@ impl Wallet for MoneroWallet {
         })
     }
 
-    async fn find_sent(&self, transfers: &[Transfer], since_ms: i64) -> Result<Option<Sent>, WalletError> {
+    async fn find_sent(
+        &self,
+        transfers: &[Transfer],
+        since_ms: i64,
+    ) -> Result<Option<Sent>, WalletError> {
         let r: TransfersResult = self
             .rpc
-            .call("/json_rpc", "get_transfers", json!({"out": true, "pending": true, "pool": true}))
+            .call(
+                "/json_rpc",
+                "get_transfers",
+                json!({"out": true, "pending": true, "pool": true}),
+            )
             .await
             .map_err(|e| classify(e, false))?;
         let mut wanted: Vec<Destination> = transfers
             .iter()
-            .map(|t| Destination { address: t.address.clone(), amount: t.amount.atomic() })
+            .map(|t| Destination {
+                address: t.address.clone(),
+                amount: t.amount.atomic(),
+            })
             .collect();
         wanted.sort();
         // Wallet timestamps are seconds and may lag the node's clock a little.
@@ -134,7 +159,10 @@ impl Wallet for MoneroWallet {
                 d.sort();
                 d == wanted
             });
-        Ok(found.map(|e| Sent { tx_hash: e.txid, fee: Amount::from_atomic(e.fee) }))
+        Ok(found.map(|e| Sent {
+            tx_hash: e.txid,
+            fee: Amount::from_atomic(e.fee),
+        }))
     }
 
     async fn check(&self) -> Result<(), WalletError> {

@@ -37,8 +37,16 @@ pub struct PayoutProcessor {
 }
 
 impl PayoutProcessor {
-    pub fn new(store: Store, config: Arc<Config>, wallets: BTreeMap<String, Arc<dyn Wallet>>) -> Self {
-        PayoutProcessor { store, config, wallets }
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        wallets: BTreeMap<String, Arc<dyn Wallet>>,
+    ) -> Self {
+        PayoutProcessor {
+            store,
+            config,
+            wallets,
+        }
     }
 
     pub async fn run_once(&self) -> Result<ProcessReport, StoreError> {
@@ -46,7 +54,8 @@ impl PayoutProcessor {
         for coin in &self.config.coins {
             let symbol = coin.spec().symbol;
             let Some(wallet) = self.wallets.get(symbol) else {
-                let reason = format!("no wallet is configured for {symbol}; the payout waits until one is");
+                let reason =
+                    format!("no wallet is configured for {symbol}; the payout waits until one is");
                 report.waiting_for_wallet += self.store.set_pending_reason(symbol, &reason).await?;
                 continue;
             };
@@ -57,7 +66,11 @@ impl PayoutProcessor {
                     .accounts_due_for_payout(symbol, coin.min_payout_amount())
                     .await?
                 {
-                    match self.store.create_payout(symbol, &account, balance, "auto", None).await {
+                    match self
+                        .store
+                        .create_payout(symbol, &account, balance, "auto", None)
+                        .await
+                    {
                         Ok(p) => {
                             report.created += 1;
                             tracing::info!(coin = symbol, payout = p.id, %account, amount = %p.amount, "automatic payout created");
@@ -74,7 +87,12 @@ impl PayoutProcessor {
     }
 
     /// Settles payouts left in `processing` for longer than `reconcile_after`.
-    async fn reconcile(&self, coin: &CoinConfig, wallet: &dyn Wallet, report: &mut ProcessReport) -> Result<(), StoreError> {
+    async fn reconcile(
+        &self,
+        coin: &CoinConfig,
+        wallet: &dyn Wallet,
+        report: &mut ProcessReport,
+    ) -> Result<(), StoreError> {
         let symbol = coin.spec().symbol;
         let cutoff = now_ms() - self.config.payouts.reconcile_after.as_millis() as i64;
         let stuck: Vec<PayoutRecord> = self
@@ -91,7 +109,10 @@ impl PayoutProcessor {
         // alone (the batch may have been split to isolate a bad address).
         let mut groups: BTreeMap<i64, Vec<PayoutRecord>> = BTreeMap::new();
         for p in stuck {
-            groups.entry(p.processing_at.unwrap_or(0)).or_default().push(p);
+            groups
+                .entry(p.processing_at.unwrap_or(0))
+                .or_default()
+                .push(p);
         }
         for (since, group) in groups {
             let transfers: Vec<Transfer> = group.iter().map(transfer_of).collect();
@@ -116,19 +137,34 @@ impl PayoutProcessor {
                     }
                     Ok(_) => {
                         self.store
-                            .retry_payout_later(p.id, "not sent before a restart; sending again", now_ms())
+                            .retry_payout_later(
+                                p.id,
+                                "not sent before a restart; sending again",
+                                now_ms(),
+                            )
                             .await?;
                         report.reconciled_unsent += 1;
-                        tracing::warn!(coin = symbol, payout = p.id, "payout was not sent before a restart; it goes out again");
+                        tracing::warn!(
+                            coin = symbol,
+                            payout = p.id,
+                            "payout was not sent before a restart; it goes out again"
+                        );
                     }
-                    Err(e) => tracing::warn!(coin = symbol, payout = p.id, error = %e, "cannot reconcile payout yet"),
+                    Err(e) => {
+                        tracing::warn!(coin = symbol, payout = p.id, error = %e, "cannot reconcile payout yet")
+                    }
                 }
             }
         }
         Ok(())
     }
 
-    async fn send_due(&self, coin: &CoinConfig, wallet: &dyn Wallet, report: &mut ProcessReport) -> Result<(), StoreError> {
+    async fn send_due(
+        &self,
+        coin: &CoinConfig,
+        wallet: &dyn Wallet,
+        report: &mut ProcessReport,
+    ) -> Result<(), StoreError> {
         let spec = coin.spec();
         let due = self
             .store
@@ -140,7 +176,9 @@ impl PayoutProcessor {
             match address::validate(spec, coin.network, &p.account) {
                 Ok(_) => valid.push(p),
                 Err(e) => {
-                    self.store.fail_payout(p.id, &format!("invalid address: {e}")).await?;
+                    self.store
+                        .fail_payout(p.id, &format!("invalid address: {e}"))
+                        .await?;
                     report.failed += 1;
                 }
             }
@@ -150,12 +188,21 @@ impl PayoutProcessor {
         }
         let ids: Vec<i64> = valid.iter().map(|p| p.id).collect();
         let moved = self.store.mark_processing(&ids).await?;
-        let batch: Vec<PayoutRecord> = valid.into_iter().filter(|p| moved.contains(&p.id)).collect();
+        let batch: Vec<PayoutRecord> = valid
+            .into_iter()
+            .filter(|p| moved.contains(&p.id))
+            .collect();
         failpoint::hit("payout.before_send").await;
         self.send_batch(spec.symbol, wallet, batch, report).await
     }
 
-    async fn send_batch(&self, symbol: &str, wallet: &dyn Wallet, batch: Vec<PayoutRecord>, report: &mut ProcessReport) -> Result<(), StoreError> {
+    async fn send_batch(
+        &self,
+        symbol: &str,
+        wallet: &dyn Wallet,
+        batch: Vec<PayoutRecord>,
+        report: &mut ProcessReport,
+    ) -> Result<(), StoreError> {
         let transfers: Vec<Transfer> = batch.iter().map(transfer_of).collect();
         match wallet.send(&transfers).await {
             Ok(sent) => {
@@ -164,7 +211,9 @@ impl PayoutProcessor {
                 report.sent += batch.len() as u32;
                 tracing::info!(coin = symbol, tx = %sent.tx_hash, fee = %sent.fee, payouts = batch.len(), "payouts sent");
             }
-            Err(WalletError::Rejected { bad_address: true, .. }) if batch.len() > 1 => {
+            Err(WalletError::Rejected {
+                bad_address: true, ..
+            }) if batch.len() > 1 => {
                 // Find the bad destination by sending each payout on its own.
                 for p in batch {
                     Box::pin(self.send_batch(symbol, wallet, vec![p], report)).await?;
@@ -172,7 +221,9 @@ impl PayoutProcessor {
             }
             Err(WalletError::Rejected { message, .. }) => {
                 for p in &batch {
-                    self.store.fail_payout(p.id, &format!("wallet refused: {message}")).await?;
+                    self.store
+                        .fail_payout(p.id, &format!("wallet refused: {message}"))
+                        .await?;
                     report.failed += 1;
                 }
                 tracing::warn!(coin = symbol, %message, payouts = batch.len(), "wallet refused payouts; credited back");
@@ -180,8 +231,12 @@ impl PayoutProcessor {
             Err(e @ (WalletError::InsufficientFunds(_) | WalletError::Unavailable(_))) => {
                 for p in &batch {
                     // `p` was read before mark_processing counted this attempt.
-                    let retry_at = now_ms() + backoff(self.config.payouts.retry_backoff, p.attempts + 1).as_millis() as i64;
-                    self.store.retry_payout_later(p.id, &e.to_string(), retry_at).await?;
+                    let retry_at = now_ms()
+                        + backoff(self.config.payouts.retry_backoff, p.attempts + 1).as_millis()
+                            as i64;
+                    self.store
+                        .retry_payout_later(p.id, &e.to_string(), retry_at)
+                        .await?;
                     report.deferred += 1;
                 }
                 tracing::warn!(coin = symbol, error = %e, payouts = batch.len(), "payouts deferred");
@@ -205,7 +260,12 @@ impl PayoutProcessor {
             .unwrap_or_default();
         let pairs: Vec<(i64, Amount)> = batch
             .iter()
-            .map(|p| (p.id, fees.get(&p.id.to_string()).copied().unwrap_or(Amount::ZERO)))
+            .map(|p| {
+                (
+                    p.id,
+                    fees.get(&p.id.to_string()).copied().unwrap_or(Amount::ZERO),
+                )
+            })
             .collect();
         self.store.complete_payouts(&pairs, &sent.tx_hash).await
     }
@@ -222,7 +282,9 @@ fn transfer_of(p: &PayoutRecord) -> Transfer {
 /// `first`, then doubling per attempt, capped at one hour.
 fn backoff(first: Duration, attempts: u32) -> Duration {
     let exp = attempts.saturating_sub(1).min(16);
-    first.saturating_mul(1u32 << exp).min(Duration::from_secs(3600))
+    first
+        .saturating_mul(1u32 << exp)
+        .min(Duration::from_secs(3600))
 }
 
 #[cfg(test)]

@@ -101,13 +101,14 @@ pub async fn request_payout(
         .create_payout(spec.symbol, wallet, amount, "manual", None)
         .await
         .map_err(|e| match e {
-            StoreError::InsufficientBalance { available, requested } => {
-                PayoutRequestError::InsufficientBalance {
-                    coin: spec.symbol.into(),
-                    available: show(Amount::from_atomic(available)),
-                    requested: show(Amount::from_atomic(requested)),
-                }
-            }
+            StoreError::InsufficientBalance {
+                available,
+                requested,
+            } => PayoutRequestError::InsufficientBalance {
+                coin: spec.symbol.into(),
+                available: show(Amount::from_atomic(available)),
+                requested: show(Amount::from_atomic(requested)),
+            },
             StoreError::Conflict(m) => PayoutRequestError::Conflict(m),
             other => PayoutRequestError::Store(other),
         })
@@ -164,7 +165,9 @@ pub async fn update_settings(
     }
     if let Some(target) = &update.target_coin {
         let target_spec = CoinSpec::lookup(target).ok_or_else(|| {
-            PayoutRequestError::InvalidSettings(format!("target coin {target:?} is not a known coin"))
+            PayoutRequestError::InvalidSettings(format!(
+                "target coin {target:?} is not a known coin"
+            ))
         })?;
         settings.target_coin = target_spec.symbol.into();
     }

@@ -44,7 +44,11 @@ pub trait Wallet: Send + Sync {
 
     /// Looks for an outgoing transaction made at or after `since_ms` that pays exactly
     /// these transfers: how a payout left `processing` by a crash is reconciled.
-    async fn find_sent(&self, transfers: &[Transfer], since_ms: i64) -> Result<Option<Sent>, WalletError>;
+    async fn find_sent(
+        &self,
+        transfers: &[Transfer],
+        since_ms: i64,
+    ) -> Result<Option<Sent>, WalletError>;
 
     /// Whether the wallet answers.
     async fn check(&self) -> Result<(), WalletError>;

@@ -33,7 +33,10 @@ impl Store {
         let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
         let mut out = AccountSums::new();
         for r in rows {
-            out.insert((r.try_get(0)?, r.try_get(1)?), i128::from(r.try_get::<i64, _>(2)?));
+            out.insert(
+                (r.try_get(0)?, r.try_get(1)?),
+                i128::from(r.try_get::<i64, _>(2)?),
+            );
         }
         Ok(out)
     }

@@ -50,10 +50,12 @@ fn balance_from_row(r: &AnyRow) -> StoreResult<BalanceRecord> {
 impl Store {
     /// Every coin balance of an account.
     pub async fn balances_of(&self, account: &str) -> StoreResult<Vec<BalanceRecord>> {
-        let rows = sqlx::query(&format!("{BALANCE_SELECT} WHERE b.account = $1 ORDER BY b.coin"))
-            .bind(account)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "{BALANCE_SELECT} WHERE b.account = $1 ORDER BY b.coin"
+        ))
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(balance_from_row).collect()
     }
 

@@ -194,7 +194,9 @@ impl WriteTx<'_> {
 /// `sqlite://path` with `mode=rwc` so a fresh data dir gets its database file; the
 /// directory is created too.
 fn sqlite_url_with_create(url: &str) -> StoreResult<String> {
-    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let (path, query) = match rest.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (rest, None),

@@ -95,15 +95,14 @@ impl Store {
         .await?
         .rows_affected();
         if debited != 1 {
-            let available: Option<i64> = sqlx::query(
-                "SELECT balance FROM balances WHERE coin = $1 AND account = $2",
-            )
-            .bind(coin)
-            .bind(account)
-            .fetch_optional(&mut *wtx.tx)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
+            let available: Option<i64> =
+                sqlx::query("SELECT balance FROM balances WHERE coin = $1 AND account = $2")
+                    .bind(coin)
+                    .bind(account)
+                    .fetch_optional(&mut *wtx.tx)
+                    .await?
+                    .map(|r| r.try_get(0))
+                    .transpose()?;
             return Err(StoreError::InsufficientBalance {
                 available: available.unwrap_or(0).max(0) as u64,
                 requested: amount.atomic(),
@@ -152,10 +151,12 @@ impl Store {
     }
 
     pub async fn payout(&self, id: i64) -> StoreResult<Option<PayoutRecord>> {
-        let row = sqlx::query(&format!("SELECT {PAYOUT_COLUMNS} FROM payouts WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(payout_from_row).transpose()
     }
 
@@ -177,7 +178,12 @@ impl Store {
     }
 
     /// Pending payouts of `coin` whose retry time has come, oldest first.
-    pub async fn due_payouts(&self, coin: &str, now: i64, limit: i64) -> StoreResult<Vec<PayoutRecord>> {
+    pub async fn due_payouts(
+        &self,
+        coin: &str,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<PayoutRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE coin = $1 AND status = 'pending' \
              AND next_attempt_at <= $2 ORDER BY id LIMIT $3"
@@ -246,7 +252,9 @@ impl Store {
             .fetch_optional(&mut *wtx.tx)
             .await?;
             let Some(row) = row else {
-                return Err(StoreError::Conflict(format!("payout {id} is not processing")));
+                return Err(StoreError::Conflict(format!(
+                    "payout {id} is not processing"
+                )));
             };
             let (coin, account, amount): (String, String, i64) =
                 (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
@@ -298,7 +306,12 @@ impl Store {
 
     /// Puts a processing payout back to pending after a transient error (the wallet
     /// did not send), to be retried at `next_attempt_at`.
-    pub async fn retry_payout_later(&self, id: i64, reason: &str, next_attempt_at: i64) -> StoreResult<()> {
+    pub async fn retry_payout_later(
+        &self,
+        id: i64,
+        reason: &str,
+        next_attempt_at: i64,
+    ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE payouts SET status = 'pending', reason = $2, next_attempt_at = $3, updated_at = $4 \
              WHERE id = $1 AND status = 'processing'",

@@ -33,7 +33,11 @@ pub struct CoinActivity {
 
 impl Store {
     /// Workers of a miner (all coins) with their share counts since `since_ms`.
-    pub async fn worker_activity(&self, miner: &str, since_ms: i64) -> StoreResult<Vec<WorkerActivity>> {
+    pub async fn worker_activity(
+        &self,
+        miner: &str,
+        since_ms: i64,
+    ) -> StoreResult<Vec<WorkerActivity>> {
         let rows = sqlx::query(
             "SELECT w.coin, w.name, \
              COALESCE((SELECT SUM(s.difficulty) FROM shares s WHERE s.miner = w.miner AND s.coin = w.coin \

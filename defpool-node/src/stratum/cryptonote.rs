@@ -12,9 +12,12 @@ use std::time::{Duration, Instant};
 use defpool_core::job::monero::block_id;
 use defpool_core::pow::{check_hash, job_target_hex};
 use defpool_core::stratum::cryptonote::{
-    job_notification, parse_request, response_error, response_ok, ClientRequest, Job, LoginParams, SubmitParams,
+    job_notification, parse_request, response_error, response_ok, ClientRequest, Job, LoginParams,
+    SubmitParams,
 };
-use defpool_core::stratum::identity::{parse_identity, sanitize_worker, MinerIdentity, DEFAULT_WORKER};
+use defpool_core::stratum::identity::{
+    parse_identity, sanitize_worker, MinerIdentity, DEFAULT_WORKER,
+};
 use defpool_core::vardiff::Vardiff;
 use defpool_core::{address, Amount};
 use serde_json::{json, Value};
@@ -33,7 +36,7 @@ use crate::store::{now_ms, NewBlock, NewShare};
 
 /// Jobs a session remembers: the current one and a few before it (xmrig keeps
 /// submitting on the previous job for a moment after a new one arrives).
-const KEPT_JOBS: usize = 4;
+const KEPT_JOBS: usize = 3;
 const ALGO: &str = "rx/0";
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -88,10 +91,14 @@ enum End {
     Reason(String),
 }
 
-pub async fn run_session(socket: TcpStream, peer: SocketAddr, ctx: Arc<PortContext>, stop: watch::Receiver<bool>) {
+pub async fn run_session(
+    socket: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<PortContext>,
+    stop: watch::Receiver<bool>,
+) {
     let session_no = ctx.shared.session_id();
-    let span = tracing::info_span!("session", id = session_no, %peer, port = %ctx.port.listen);
-    async move {
+    {
         let (mut reader, writer) = socket.into_split();
         let mut extra_nonce = [0u8; RESERVE_SIZE];
         extra_nonce[..4].copy_from_slice(&ctx.shared.extra_nonce().to_le_bytes());
@@ -113,13 +120,12 @@ pub async fn run_session(socket: TcpStream, peer: SocketAddr, ctx: Arc<PortConte
             ctx,
         };
         let end = session.run(&mut reader, stop).await;
+        let _span = session.span().entered();
         match end {
             End::Closed => tracing::debug!("session closed by the miner"),
             End::Reason(r) => tracing::info!(reason = %r, "session closed"),
         }
     }
-    .instrument(span)
-    .await
 }
 
 impl Session {
@@ -128,7 +134,10 @@ impl Session {
         // Holds only an unfinished line between reads: empty (no heap) while idle.
         let mut pending = LineBuffer::new(self.ctx.settings.max_line_bytes);
         let idle = self.ctx.settings.idle_timeout;
-        let mut deadline = tokio::time::Instant::now() + idle;
+        // One timer for the session's life, pushed back on activity (re-arming a new
+        // one per loop turn cost more than the rest of a job push).
+        let idle_timer = tokio::time::sleep(idle);
+        tokio::pin!(idle_timer);
         loop {
             tokio::select! {
                 r = reader.readable() => {
@@ -145,10 +154,13 @@ impl Session {
                         }
                         Err(e) => return End::Reason(e.to_string()),
                     };
-                    deadline = tokio::time::Instant::now() + idle;
+                    idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
                     for line in lines.split(|b| *b == b'\n') {
                         let line = line.strip_suffix(b"\r").unwrap_or(line);
-                        if let Err(end) = self.handle_line(line).await {
+                        // Boxed: the request path (verification, sink, block submission)
+                        // is far larger than an idle session, which must not carry it.
+                        let span = self.span();
+                        if let Err(end) = Box::pin(self.handle_line(line).instrument(span)).await {
                             return end;
                         }
                     }
@@ -167,7 +179,7 @@ impl Session {
                         }
                     }
                 }
-                _ = tokio::time::sleep_until(deadline) => {
+                _ = &mut idle_timer => {
                     return End::Reason(format!("idle for {}", humantime::format_duration(idle)));
                 }
                 r = stop.changed() => {
@@ -179,8 +191,20 @@ impl Session {
         }
     }
 
+    /// The session's log context, built per request rather than held by idle sessions.
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!("session", id = self.id, peer = %self.peer, port = %self.ctx.port.listen)
+    }
+
     async fn send(&mut self, bytes: &[u8]) -> Result<(), End> {
-        match tokio::time::timeout(WRITE_TIMEOUT, self.writer.write_all(bytes)).await {
+        // Almost always the socket takes the whole line at once: no timer needed.
+        let rest = match self.writer.try_write(bytes) {
+            Ok(n) if n == bytes.len() => return Ok(()),
+            Ok(n) => &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => bytes,
+            Err(e) => return Err(End::Reason(format!("write failed: {e}"))),
+        };
+        match tokio::time::timeout(WRITE_TIMEOUT, self.writer.write_all(rest)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(End::Reason(format!("write failed: {e}"))),
             Err(_) => Err(End::Reason("miner does not read; write timed out".into())),
@@ -217,7 +241,9 @@ impl Session {
             ClientRequest::Login(params) => self.login(&id, params).await,
             ClientRequest::GetJob { id: session_id } => {
                 if !self.authenticated(&session_id) {
-                    return self.send(&response_error(&id, -1, reply::UNAUTHENTICATED)).await;
+                    return self
+                        .send(&response_error(&id, -1, reply::UNAUTHENTICATED))
+                        .await;
                 }
                 match self.ctx.source.current() {
                     Some(job) => {
@@ -228,7 +254,10 @@ impl Session {
                 }
             }
             ClientRequest::Submit(params) => self.submit(&id, params).await,
-            ClientRequest::Keepalived { .. } => self.send(&response_ok(&id, json!({"status": "KEEPALIVED"}))).await,
+            ClientRequest::Keepalived { .. } => {
+                self.send(&response_ok(&id, json!({"status": "KEEPALIVED"})))
+                    .await
+            }
         }
     }
 
@@ -238,10 +267,13 @@ impl Session {
 
     async fn login(&mut self, id: &Value, params: LoginParams) -> Result<(), End> {
         if self.identity.is_some() {
-            return self.send(&response_error(id, -1, "Already logged in")).await;
+            return self
+                .send(&response_error(id, -1, "Already logged in"))
+                .await;
         }
         if !params.algo.is_empty() && !params.algo.iter().any(|a| a == ALGO) {
-            self.send(&response_error(id, -1, reply::UNSUPPORTED_ALGO)).await?;
+            self.send(&response_error(id, -1, reply::UNSUPPORTED_ALGO))
+                .await?;
             return Err(End::Reason("miner cannot mine rx/0".into()));
         }
         let identity = match parse_identity(&params.login, &params.pass) {
@@ -261,7 +293,12 @@ impl Session {
         };
         let spec = self.ctx.coin.spec();
         if let Err(e) = address::validate(spec, self.ctx.coin.network, &identity.address) {
-            self.send(&response_error(id, -1, &format!("Invalid payment address: {e}"))).await?;
+            self.send(&response_error(
+                id,
+                -1,
+                &format!("Invalid payment address: {e}"),
+            ))
+            .await?;
             return Err(End::Reason(format!("bad address: {e}")));
         }
         let Some(job) = self.ctx.source.current() else {
@@ -306,7 +343,9 @@ impl Session {
     fn new_job(&mut self, job: Arc<MoneroJob>) -> Job {
         self.current_height = job.height;
         // Never above the network: a share that is a block must be submittable.
-        let cap = u64::try_from(job.network_difficulty).unwrap_or(u64::MAX).max(1);
+        let cap = u64::try_from(job.network_difficulty)
+            .unwrap_or(u64::MAX)
+            .max(1);
         let difficulty = (self.difficulty.round() as u64).clamp(1, cap);
         let blob = job
             .template
@@ -326,7 +365,12 @@ impl Session {
         if self.jobs.len() == KEPT_JOBS {
             self.jobs.pop_front();
         }
-        self.jobs.push_back(SessionJob { id, job, difficulty, nonces: Vec::new() });
+        self.jobs.push_back(SessionJob {
+            id,
+            job,
+            difficulty,
+            nonces: Vec::new(),
+        });
         message
     }
 
@@ -343,8 +387,16 @@ impl Session {
         }
     }
 
-    async fn reject(&mut self, id: &Value, message: &str, counts_as_invalid: bool) -> Result<(), End> {
-        self.ctx.shared.shares_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    async fn reject(
+        &mut self,
+        id: &Value,
+        message: &str,
+        counts_as_invalid: bool,
+    ) -> Result<(), End> {
+        self.ctx
+            .shared
+            .shares_rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let identity = self.identity.as_ref();
         let share = identity.map(|i| NewShare {
             coin: self.ctx.coin.spec().symbol.to_string(),
@@ -366,11 +418,22 @@ impl Session {
             self.verified_valid = 0;
             self.invalid_shares += 1;
             if self.invalid_shares >= self.ctx.settings.ban_after_invalid_shares {
-                self.ctx.shared.ban(self.peer.ip(), self.ctx.settings.ban_duration);
+                self.ctx
+                    .shared
+                    .ban(self.peer.ip(), self.ctx.settings.ban_duration);
                 // Answer the share itself with the ban: xmrig ignores messages without
                 // a request id, and reconnects (to find itself refused) on this one.
-                let _ = self.send(&response_error(id, -1, &format!("{}: {message}", reply::BANNED))).await;
-                return Err(End::Reason(format!("banned after {} invalid shares", self.invalid_shares)));
+                let _ = self
+                    .send(&response_error(
+                        id,
+                        -1,
+                        &format!("{}: {message}", reply::BANNED),
+                    ))
+                    .await;
+                return Err(End::Reason(format!(
+                    "banned after {} invalid shares",
+                    self.invalid_shares
+                )));
             }
         }
         self.send(&response_error(id, -1, message)).await
@@ -378,13 +441,19 @@ impl Session {
 
     async fn submit(&mut self, id: &Value, params: SubmitParams) -> Result<(), End> {
         if !self.authenticated(&params.id) {
-            return self.send(&response_error(id, -1, reply::UNAUTHENTICATED)).await;
+            return self
+                .send(&response_error(id, -1, reply::UNAUTHENTICATED))
+                .await;
         }
         let submit = match params.validate() {
             Ok(s) => s,
             Err(e) => {
                 tracing::debug!(error = %e, "malformed share");
-                let message = if e.to_string().contains("nonce") { reply::INVALID_NONCE.to_string() } else { e.to_string() };
+                let message = if e.to_string().contains("nonce") {
+                    reply::INVALID_NONCE.to_string()
+                } else {
+                    e.to_string()
+                };
                 return self.reject(id, &message, true).await;
             }
         };
@@ -398,7 +467,10 @@ impl Session {
         let is_current_block = current.as_ref().is_some_and(|c| c.height == job.height);
         // The grace window runs from when the node learned of the new block, not from
         // when this session got its job.
-        let stale_for = current.as_ref().map(|c| c.height_since.elapsed()).unwrap_or_default();
+        let stale_for = current
+            .as_ref()
+            .map(|c| c.height_since.elapsed())
+            .unwrap_or_default();
         if !is_current_block && stale_for > self.ctx.settings.stale_grace {
             return self.reject(id, reply::BLOCK_EXPIRED, false).await;
         }
@@ -431,7 +503,13 @@ impl Session {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot verify share");
-                    return self.send(&response_error(id, -1, "Share could not be verified; try again")).await;
+                    return self
+                        .send(&response_error(
+                            id,
+                            -1,
+                            "Share could not be verified; try again",
+                        ))
+                        .await;
                 }
             }
         } else {
@@ -442,7 +520,9 @@ impl Session {
         }
 
         let Some(identity) = self.identity.clone() else {
-            return self.send(&response_error(id, -1, reply::UNAUTHENTICATED)).await;
+            return self
+                .send(&response_error(id, -1, reply::UNAUTHENTICATED))
+                .await;
         };
         let solo = identity.solo || self.ctx.port.solo;
         let coin = self.ctx.coin.spec().symbol.to_string();
@@ -460,11 +540,17 @@ impl Session {
         if self.ctx.sink.submit(share).await.is_err() {
             tracing::error!("share sink stopped");
         }
-        self.ctx.shared.shares_accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.ctx
+            .shared
+            .shares_accepted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Answer the miner before the block round-trip to the daemon.
         self.send(&response_ok(id, json!({"status": "OK"}))).await?;
 
-        if is_current_block && check_hash(&hash, job.network_difficulty) && self.ctx.source.claim_height(job.height) {
+        if is_current_block
+            && check_hash(&hash, job.network_difficulty)
+            && self.ctx.source.claim_height(job.height)
+        {
             self.submit_block(job.clone(), submit.nonce, &blob, identity.clone(), solo);
         }
         if let (Some(v), Some(cfg)) = (self.vardiff.as_mut(), self.ctx.vardiff.as_ref()) {
@@ -481,7 +567,14 @@ impl Session {
 
     /// Submits a block candidate in its own task so the session keeps answering its
     /// miner while the daemon checks the block.
-    fn submit_block(&self, job: Arc<MoneroJob>, nonce: [u8; 4], hashing_blob: &[u8], identity: MinerIdentity, solo: bool) {
+    fn submit_block(
+        &self,
+        job: Arc<MoneroJob>,
+        nonce: [u8; 4],
+        hashing_blob: &[u8],
+        identity: MinerIdentity,
+        solo: bool,
+    ) {
         let block = match job.template.block_blob(&self.extra_nonce, nonce) {
             Ok(b) => b,
             Err(e) => {
@@ -494,18 +587,28 @@ impl Session {
         let ctx = self.ctx.clone();
         let span = tracing::Span::current();
         tokio::spawn(
-            async move { submit_block_task(ctx, job, block, hash, identity, solo).await }.instrument(span),
+            async move { submit_block_task(ctx, job, block, hash, identity, solo).await }
+                .instrument(span),
         );
     }
 }
 
-async fn submit_block_task(ctx: Arc<PortContext>, job: Arc<MoneroJob>, block: Vec<u8>, hash: String, identity: MinerIdentity, solo: bool) {
+async fn submit_block_task(
+    ctx: Arc<PortContext>,
+    job: Arc<MoneroJob>,
+    block: Vec<u8>,
+    hash: String,
+    identity: MinerIdentity,
+    solo: bool,
+) {
     {
         let job = &*job;
         match ctx.source.submit_block(&hex::encode(&block)).await {
             Ok(()) => {
                 tracing::info!(height = job.height, %hash, miner = %identity.address, "block found and accepted by the daemon");
-                ctx.shared.blocks_found.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                ctx.shared
+                    .blocks_found
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 // Fetch the next template now instead of at the next poll tick.
                 ctx.source.wake();
                 let coin = &ctx.coin;
@@ -518,7 +621,11 @@ async fn submit_block_task(ctx: Arc<PortContext>, job: Arc<MoneroJob>, block: Ve
                         finder: identity.address.clone(),
                         worker: identity.worker.clone(),
                         mode: if solo { "solo" } else { "pool" }.into(),
-                        scheme: if solo { "solo".into() } else { coin.effective_scheme().as_str().to_string() },
+                        scheme: if solo {
+                            "solo".into()
+                        } else {
+                            coin.effective_scheme().as_str().to_string()
+                        },
                         network_difficulty: job.network_difficulty as f64,
                         last_share_id: 0,
                         fee: coin.fee_rate(),

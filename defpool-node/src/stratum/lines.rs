@@ -27,7 +27,10 @@ const READ_CHUNK: usize = 4096;
 
 impl LineBuffer {
     pub fn new(max: usize) -> Self {
-        LineBuffer { partial: Vec::new(), max }
+        LineBuffer {
+            partial: Vec::new(),
+            max,
+        }
     }
 
     /// Reads what the socket has now. Returns the complete lines received (separated
@@ -57,7 +60,9 @@ impl LineBuffer {
         let rest = self.partial.split_off(last_newline + 1);
         let mut complete = std::mem::replace(&mut self.partial, rest);
         complete.truncate(last_newline);
-        if complete.split(|b| *b == b'\n').any(|l| l.len() > self.max) || self.partial.len() > self.max {
+        if complete.split(|b| *b == b'\n').any(|l| l.len() > self.max)
+            || self.partial.len() > self.max
+        {
             return Err(LineError::TooLong(self.max));
         }
         if self.partial.is_empty() {
@@ -77,7 +82,9 @@ mod tests {
 
     async fn pair() -> (tokio::net::TcpStream, OwnedReadHalf) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
         let (server, _) = listener.accept().await.unwrap();
         let (read, _write) = server.into_split();
         std::mem::forget(_write);

@@ -82,7 +82,9 @@ impl StratumShared {
     }
 
     pub fn is_banned(&self, ip: IpAddr) -> bool {
-        let Ok(mut bans) = self.bans.lock() else { return false };
+        let Ok(mut bans) = self.bans.lock() else {
+            return false;
+        };
         match bans.get(&ip) {
             Some(until) if *until > Instant::now() => true,
             Some(_) => {
@@ -112,7 +114,11 @@ impl StratumShared {
         }
         if now * 10 >= self.max_sessions * 9 {
             if !self.warned_high.swap(true, Ordering::Relaxed) {
-                tracing::warn!(sessions = now, max = self.max_sessions, "90 % of session capacity in use");
+                tracing::warn!(
+                    sessions = now,
+                    max = self.max_sessions,
+                    "90 % of session capacity in use"
+                );
             }
         } else if now * 10 < self.max_sessions * 8 {
             self.warned_high.store(false, Ordering::Relaxed);
@@ -134,17 +140,25 @@ impl Drop for SessionSlot {
 fn raise_fd_limit() -> usize {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
             return 1024;
         }
         if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
                 lim.rlim_cur = lim.rlim_max;
             }
         }
-        usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX).min(1 << 24)
+        usize::try_from(lim.rlim_cur)
+            .unwrap_or(usize::MAX)
+            .min(1 << 24)
     }
 }
 
@@ -184,7 +198,9 @@ pub async fn serve(listener: TcpListener, ctx: Arc<PortContext>, mut stop: watch
             tracing::debug!(%peer, "refused a banned address");
             continue;
         }
-        let Some(slot) = ctx.shared.admit() else { continue };
+        let Some(slot) = ctx.shared.admit() else {
+            continue;
+        };
         let _ = socket.set_nodelay(true);
         let ctx = ctx.clone();
         let stop = stop.clone();

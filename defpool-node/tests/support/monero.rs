@@ -33,13 +33,24 @@ impl Monerod {
     /// all blocks).
     pub async fn restart(&mut self, fixed_difficulty: u64) {
         self.kill();
-        let fresh = Monerod::spawn(self.data_dir.clone(), self.rpc_port, self.p2p_port, fixed_difficulty).await;
+        let fresh = Monerod::spawn(
+            self.data_dir.clone(),
+            self.rpc_port,
+            self.p2p_port,
+            fixed_difficulty,
+        )
+        .await;
         let old = std::mem::replace(self, fresh);
         // Already killed and reaped above; skip its Drop (it would kill the new pid's slot).
         std::mem::forget(old);
     }
 
-    async fn spawn(data_dir: PathBuf, rpc_port: u16, p2p_port: u16, fixed_difficulty: u64) -> Monerod {
+    async fn spawn(
+        data_dir: PathBuf,
+        rpc_port: u16,
+        p2p_port: u16,
+        fixed_difficulty: u64,
+    ) -> Monerod {
         std::fs::create_dir_all(&data_dir).expect("monerod data dir");
         let log = std::fs::OpenOptions::new()
             .create(true)

@@ -62,7 +62,13 @@ impl Node {
         node
     }
 
-    fn spawn_limited(dir: &Path, config: &str, token: &str, env: &[(&str, &str)], fd_limit: Option<u64>) -> Node {
+    fn spawn_limited(
+        dir: &Path,
+        config: &str,
+        token: &str,
+        env: &[(&str, &str)],
+        fd_limit: Option<u64>,
+    ) -> Node {
         let path = dir.join("defpool.toml");
         std::fs::write(&path, config).expect("write config");
         let listen = config
@@ -87,7 +93,10 @@ impl Node {
             // SAFETY: setrlimit is async-signal-safe and touches only this child.
             unsafe {
                 cmd.pre_exec(move || {
-                    let lim = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+                    let lim = libc::rlimit {
+                        rlim_cur: limit,
+                        rlim_max: limit,
+                    };
                     if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }

@@ -222,7 +222,13 @@ impl Pool {
     }
 
     /// The node config with a CryptoNote stratum port on `stratum_port`.
-    pub fn stratum_config(&self, stratum_port: u16, solo_port: bool, share_difficulty: u64, extra: &str) -> String {
+    pub fn stratum_config(
+        &self,
+        stratum_port: u16,
+        solo_port: bool,
+        share_difficulty: u64,
+        extra: &str,
+    ) -> String {
         format!(
             "{}\n[stratum]\nblock_poll_interval = \"100ms\"\nverify_threads = 1\ntrust_after = 1000000\n{extra}\n[[ports]]\nlisten = \"127.0.0.1:{stratum_port}\"\nprotocol = \"sv1\"\ncoin = \"XMR\"\ndifficulty = {share_difficulty}\nsolo = {solo_port}\n",
             self.config(false).replace("maturity = 10", "maturity = 3")

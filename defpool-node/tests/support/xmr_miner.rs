@@ -55,10 +55,12 @@ impl XmrMiner {
     /// The next line from the pool as JSON; `None` when the pool closed the connection.
     pub async fn read(&mut self) -> Option<Value> {
         let mut line = String::new();
-        match tokio::time::timeout(Duration::from_secs(30), self.reader.read_line(&mut line)).await {
+        match tokio::time::timeout(Duration::from_secs(30), self.reader.read_line(&mut line)).await
+        {
             Ok(Ok(0)) | Ok(Err(_)) => None,
             Ok(Ok(_)) => {
-                let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("pool sent invalid JSON ({e}): {line}"));
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("pool sent invalid JSON ({e}): {line}"));
                 if v["method"] == "job" {
                     self.job = Some(v["params"].clone());
                     self.jobs.push(v["params"].clone());
@@ -73,10 +75,16 @@ impl XmrMiner {
     pub async fn call(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
-        let line = format!("{}\n", json!({"id": id, "jsonrpc": "2.0", "method": method, "params": params}));
+        let line = format!(
+            "{}\n",
+            json!({"id": id, "jsonrpc": "2.0", "method": method, "params": params})
+        );
         self.writer.write_all(line.as_bytes()).await.expect("send");
         loop {
-            let v = self.read().await.unwrap_or_else(|| panic!("pool closed the connection during {method}"));
+            let v = self
+                .read()
+                .await
+                .unwrap_or_else(|| panic!("pool closed the connection during {method}"));
             if v["id"] == id {
                 return v;
             }
@@ -99,23 +107,40 @@ impl XmrMiner {
     /// when `None`); `at_most` bounds the attempts.
     pub fn find_share(&mut self, want: Option<u128>, at_most: u32) -> Option<FoundShare> {
         let job = self.job.clone().expect("a job");
-        self.hash_job(&job, |hash, target| check_hash(hash, want.unwrap_or(target)), at_most)
+        self.hash_job(
+            &job,
+            |hash, target| check_hash(hash, want.unwrap_or(target)),
+            at_most,
+        )
     }
 
     /// A nonce whose hash does NOT meet the job's difficulty (for the low-difficulty case).
     pub fn find_weak_share(&mut self) -> FoundShare {
         let job = self.job.clone().expect("a job");
-        self.hash_job(&job, |hash, target| !check_hash(hash, target), 1000).expect("a weak hash")
+        self.hash_job(&job, |hash, target| !check_hash(hash, target), 1000)
+            .expect("a weak hash")
     }
 
-    fn hash_job(&mut self, job: &Value, accept: impl Fn(&[u8; 32], u128) -> bool, at_most: u32) -> Option<FoundShare> {
+    fn hash_job(
+        &mut self,
+        job: &Value,
+        accept: impl Fn(&[u8; 32], u128) -> bool,
+        at_most: u32,
+    ) -> Option<FoundShare> {
         let seed = job["seed_hash"].as_str().expect("seed_hash").to_string();
         if self.vm.as_ref().is_none_or(|(s, _)| *s != seed) {
-            let key: Arc<RandomxKey> =
-                RandomxKey::new(&hex::decode(&seed).expect("seed hex"), RandomxMode::Light, 1).expect("randomx key");
+            let key: Arc<RandomxKey> = RandomxKey::new(
+                &hex::decode(&seed).expect("seed hex"),
+                RandomxMode::Light,
+                1,
+            )
+            .expect("randomx key");
             self.vm = Some((seed.clone(), RandomxVm::new(key).expect("randomx vm")));
         }
-        let target = u128::from(difficulty_from_job_target(job["target"].as_str().expect("target")).expect("target hex"));
+        let target = u128::from(
+            difficulty_from_job_target(job["target"].as_str().expect("target"))
+                .expect("target hex"),
+        );
         let mut blob = hex::decode(job["blob"].as_str().expect("blob")).expect("blob hex");
         let (_, vm) = self.vm.as_mut().expect("vm");
         for _ in 0..at_most {
@@ -124,7 +149,11 @@ impl XmrMiner {
             blob[39..43].copy_from_slice(&nonce);
             let hash = vm.hash(&blob);
             if accept(&hash, target) {
-                return Some(FoundShare { job_id: job["job_id"].as_str().expect("job_id").to_string(), nonce, hash });
+                return Some(FoundShare {
+                    job_id: job["job_id"].as_str().expect("job_id").to_string(),
+                    nonce,
+                    hash,
+                });
             }
         }
         None
