@@ -40,7 +40,10 @@ CREATE TABLE shares (
 -- PPLNS/PROP rounds walk a coin's accepted pool shares backwards from a share id.
 CREATE INDEX shares_round ON shares (coin, id) WHERE accepted = 1 AND solo = 0;
 -- Per-miner stats and hashrate over a recent window.
-CREATE INDEX shares_miner_time ON shares (miner, created_at);
+-- Keyed on a 12-character prefix of the address, not all ~95 characters: the long
+-- key made this index the main cost of every share insert. Queries repeat the
+-- expression and then compare the full address.
+CREATE INDEX shares_miner_time ON shares (substr(miner, 1, 12), created_at);
 -- Pool hashrate over a recent window.
 CREATE INDEX shares_coin_time ON shares (coin, created_at);
 

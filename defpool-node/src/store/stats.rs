@@ -40,11 +40,11 @@ impl Store {
     ) -> StoreResult<Vec<WorkerActivity>> {
         let rows = sqlx::query(
             "SELECT w.coin, w.name, \
-             COALESCE((SELECT SUM(s.difficulty) FROM shares s WHERE s.miner = w.miner AND s.coin = w.coin \
+             COALESCE((SELECT SUM(s.difficulty) FROM shares s WHERE substr(s.miner, 1, 12) = substr(w.miner, 1, 12) AND s.miner = w.miner AND s.coin = w.coin \
                        AND s.worker = w.name AND s.created_at >= $2 AND s.accepted = 1), 0.0), \
-             (SELECT COUNT(*) FROM shares s WHERE s.miner = w.miner AND s.coin = w.coin \
+             (SELECT COUNT(*) FROM shares s WHERE substr(s.miner, 1, 12) = substr(w.miner, 1, 12) AND s.miner = w.miner AND s.coin = w.coin \
                        AND s.worker = w.name AND s.created_at >= $2 AND s.accepted = 1), \
-             (SELECT COUNT(*) FROM shares s WHERE s.miner = w.miner AND s.coin = w.coin \
+             (SELECT COUNT(*) FROM shares s WHERE substr(s.miner, 1, 12) = substr(w.miner, 1, 12) AND s.miner = w.miner AND s.coin = w.coin \
                        AND s.worker = w.name AND s.created_at >= $2 AND s.accepted = 0), \
              w.last_share_at \
              FROM workers w WHERE w.miner = $1 ORDER BY w.coin, w.name",
