@@ -97,7 +97,7 @@ pub fn pplns_weights<'a, I>(shares_newest_first: I, window: Work) -> RoundWeight
 where
     I: IntoIterator<Item = (&'a str, Work)>,
 {
-    let mut weights = RoundWeights::new();
+    let mut acc = WeightAccumulator::default();
     let mut remaining = window.0;
     for (account, work) in shares_newest_first {
         if remaining == 0 {
@@ -105,9 +105,9 @@ where
         }
         let counted = work.0.min(remaining);
         remaining -= counted;
-        add_weight(&mut weights, account, counted);
+        acc.add(account, counted);
     }
-    weights
+    acc.finish()
 }
 
 /// PROP weights: every share of the round counts fully.
@@ -115,22 +115,34 @@ pub fn prop_weights<'a, I>(round_shares: I) -> RoundWeights
 where
     I: IntoIterator<Item = (&'a str, Work)>,
 {
-    let mut weights = RoundWeights::new();
+    let mut acc = WeightAccumulator::default();
     for (account, work) in round_shares {
-        add_weight(&mut weights, account, work.0);
+        acc.add(account, work.0);
     }
-    weights
+    acc.finish()
 }
 
-fn add_weight(weights: &mut RoundWeights, account: &str, work: u128) {
-    if work == 0 {
-        return;
-    }
-    match weights.get_mut(account) {
-        Some(w) => w.0 = w.0.saturating_add(work),
-        None => {
-            weights.insert(account.to_string(), Work(work));
+/// Sums work per account in a hash map (a million shares over thousands of
+/// accounts), then hands out the ordered map the split needs.
+#[derive(Default)]
+struct WeightAccumulator<'a> {
+    sums: std::collections::HashMap<&'a str, u128>,
+}
+
+impl<'a> WeightAccumulator<'a> {
+    fn add(&mut self, account: &'a str, work: u128) {
+        if work == 0 {
+            return;
         }
+        let w = self.sums.entry(account).or_insert(0);
+        *w = w.saturating_add(work);
+    }
+
+    fn finish(self) -> RoundWeights {
+        self.sums
+            .into_iter()
+            .map(|(account, w)| (account.to_string(), Work(w)))
+            .collect()
     }
 }
 
