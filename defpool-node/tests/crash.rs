@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use defpool_core::api::{BlockStatus, PayoutStatus};
 use defpool_node::accounting::run_audit;
@@ -19,18 +19,6 @@ async fn open(pool: &Pool) -> Store {
 async fn assert_audit_clean(store: &Store, when: &str) {
     let report = run_audit(store).await.expect("audit");
     assert!(report.ok, "audit after {when}: {:?}", report.differences);
-}
-
-async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Starts the node with a failpoint armed, waits until it pauses there, kills it.
@@ -130,7 +118,7 @@ async fn kill_9_while_crediting_a_block_and_while_paying_leaves_the_ledger_clean
 
     let node = Node::start(pool.path(), &pool.config(true), TOKEN, &[]).await;
     let store = open(&pool).await;
-    wait_for(
+    support::wait_until(
         "the payouts to be sent after the restart",
         Duration::from_secs(60),
         || async {

@@ -5,30 +5,12 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::node::{ctl_json, Node};
 use support::pool::{Pool, MINER_B, MINER_C, TOKEN};
-
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn atomic(v: &Value) -> u64 {
-    v["atomic"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an amount: {v}"))
-}
+use support::{atomic, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_credits_pays_and_serves_every_endpoint_and_cli_command() {

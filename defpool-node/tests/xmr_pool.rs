@@ -5,35 +5,17 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use support::free_port;
 use support::node::{ctl_json, Node};
 use support::pool::{Pool, MINER_B, TOKEN};
 use support::xmr_miner::{error_message, XmrMiner};
+use support::{atomic, wait_until};
 
 /// Network difficulty of the regtest chain while mining: a share at difficulty 5 is
 /// a block about once in 12 shares.
 const NETWORK_DIFFICULTY: u64 = 60;
 const SHARE_DIFFICULTY: u64 = 5;
-
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn atomic(v: &Value) -> u64 {
-    v["atomic"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an amount: {v}"))
-}
 
 /// Mines with `miner` (valid shares only) until the node has recorded `blocks` blocks.
 async fn mine_until_blocks(node: &Node, miner: &mut XmrMiner, blocks: usize, timeout: Duration) {

@@ -47,10 +47,11 @@ difficulty = 1
     )
 }
 
+/// Keeps the daemon, the node and their directory alive for the test.
 struct Setup {
     _dir: tempfile::TempDir,
-    monerod: Monerod,
-    node: Node,
+    _monerod: Monerod,
+    _node: Node,
     addr: String,
 }
 
@@ -77,8 +78,8 @@ async fn setup(network_difficulty: u64, stratum: &str, port_extra: &str) -> Opti
     .await;
     Some(Setup {
         _dir: dir,
-        monerod,
-        node,
+        _monerod: monerod,
+        _node: node,
         addr: format!("127.0.0.1:{stratum_port}"),
     })
 }

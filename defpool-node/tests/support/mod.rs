@@ -39,3 +39,27 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("no free port")
 }
+
+/// Polls `check` until it holds; panics naming `what` after `timeout`.
+pub async fn wait_until<F, Fut>(what: &str, timeout: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// The atomic units of an API amount (`{"coin":…,"atomic":"…"}`).
+pub fn atomic(v: &serde_json::Value) -> u64 {
+    v["atomic"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an amount: {v}"))
+}
