@@ -157,6 +157,9 @@ pub struct PayoutView {
     /// `manual` (requested through API/CLI) or `auto` (threshold reached).
     pub origin: String,
     pub attempts: u32,
+    /// Confirmations of `tx_hash` (followed until `payouts.final_confirmations`).
+    #[serde(default)]
+    pub confirmations: u64,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -147,6 +147,8 @@ pub struct PayoutsConfig {
     /// funds, wallet unreachable); doubles per attempt up to one hour.
     #[serde(with = "humantime_serde_compat")]
     pub retry_backoff: Duration,
+    /// Confirmations after which a payout transaction is final and no longer followed.
+    pub final_confirmations: u64,
 }
 
 impl Default for PayoutsConfig {
@@ -155,6 +157,7 @@ impl Default for PayoutsConfig {
             reconcile_after: Duration::from_secs(180),
             max_batch: 15,
             retry_backoff: Duration::from_secs(60),
+            final_confirmations: 10,
         }
     }
 }

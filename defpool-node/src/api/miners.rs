@@ -41,6 +41,7 @@ pub(crate) fn payout_view(p: PayoutRecord) -> PayoutView {
         tx_hash: p.tx_hash,
         origin: p.origin,
         attempts: p.attempts,
+        confirmations: p.confirmations,
         created_at: p.created_at,
         updated_at: p.updated_at,
     }

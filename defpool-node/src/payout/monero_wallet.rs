@@ -165,6 +165,24 @@ impl Wallet for MoneroWallet {
         }))
     }
 
+    async fn confirmations(&self, tx_hash: &str) -> Result<Option<u64>, WalletError> {
+        match self
+            .rpc
+            .call::<serde_json::Value>(
+                "/json_rpc",
+                "get_transfer_by_txid",
+                json!({"txid": tx_hash}),
+            )
+            .await
+        {
+            // In the pool (unconfirmed) the entry has no confirmations field yet.
+            Ok(v) => Ok(Some(v["transfer"]["confirmations"].as_u64().unwrap_or(0))),
+            // -8 WRONG_TXID: the wallet does not know the transaction.
+            Err(RpcError::Remote { code: -8, .. }) => Ok(None),
+            Err(e) => Err(classify(e, false)),
+        }
+    }
+
     async fn check(&self) -> Result<(), WalletError> {
         let _: serde_json::Value = self
             .rpc

@@ -28,6 +28,7 @@ pub struct ProcessReport {
     pub reconciled_sent: u32,
     pub reconciled_unsent: u32,
     pub waiting_for_wallet: u64,
+    pub became_final: u32,
 }
 
 pub struct PayoutProcessor {
@@ -82,8 +83,57 @@ impl PayoutProcessor {
                 }
             }
             self.send_due(coin, wallet.as_ref(), &mut report).await?;
+            self.follow_confirmations(coin, wallet.as_ref(), &mut report)
+                .await?;
         }
         Ok(report)
+    }
+
+    /// Follows completed payouts' transactions until they are final.
+    async fn follow_confirmations(
+        &self,
+        coin: &CoinConfig,
+        wallet: &dyn Wallet,
+        report: &mut ProcessReport,
+    ) -> Result<(), StoreError> {
+        let symbol = coin.spec().symbol;
+        let final_after = self.config.payouts.final_confirmations;
+        for p in self
+            .store
+            .unconfirmed_payouts(symbol, final_after, 100)
+            .await?
+        {
+            let Some(tx) = p.tx_hash.as_deref() else {
+                continue;
+            };
+            match wallet.confirmations(tx).await {
+                Ok(Some(c)) if c != p.confirmations => {
+                    self.store.set_payout_confirmations(p.id, c).await?;
+                    if c >= final_after {
+                        report.became_final += 1;
+                        tracing::info!(
+                            coin = symbol,
+                            payout = p.id,
+                            tx,
+                            confirmations = c,
+                            "payout final"
+                        );
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => tracing::warn!(
+                    coin = symbol,
+                    payout = p.id,
+                    tx,
+                    "the wallet does not know this payout's transaction"
+                ),
+                Err(e) => {
+                    tracing::debug!(coin = symbol, error = %e, "cannot read payout confirmations now");
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Settles payouts left in `processing` for longer than `reconcile_after`.

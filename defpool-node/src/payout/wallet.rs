@@ -50,6 +50,9 @@ pub trait Wallet: Send + Sync {
         since_ms: i64,
     ) -> Result<Option<Sent>, WalletError>;
 
+    /// Confirmations of a transaction this wallet sent; `None` if it does not know it.
+    async fn confirmations(&self, tx_hash: &str) -> Result<Option<u64>, WalletError>;
+
     /// Whether the wallet answers.
     async fn check(&self) -> Result<(), WalletError>;
 }

@@ -29,6 +29,8 @@ pub struct PayoutRecord {
     pub processing_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Confirmations of `tx_hash`, followed until final.
+    pub confirmations: u64,
 }
 
 /// Filter and page of a payout listing.
@@ -42,7 +44,7 @@ pub struct PayoutQuery {
 }
 
 const PAYOUT_COLUMNS: &str = "id, coin, account, amount, fee, status, reason, tx_hash, origin, \
-    attempts, next_attempt_at, processing_at, created_at, updated_at";
+    attempts, next_attempt_at, processing_at, created_at, updated_at, confirmations";
 
 fn payout_from_row(r: &AnyRow) -> StoreResult<PayoutRecord> {
     let status: String = r.try_get(5)?;
@@ -65,6 +67,7 @@ fn payout_from_row(r: &AnyRow) -> StoreResult<PayoutRecord> {
         processing_at: r.try_get(11)?,
         created_at: r.try_get(12)?,
         updated_at: r.try_get(13)?,
+        confirmations: r.try_get::<i64, _>(14)?.max(0) as u64,
     })
 }
 
@@ -349,5 +352,38 @@ impl Store {
             .await?
             .try_get(0)?;
         Ok(n > 0)
+    }
+}
+
+impl Store {
+    /// Completed payouts of `coin` whose transaction has fewer than `final_after`
+    /// confirmations, oldest first.
+    pub async fn unconfirmed_payouts(
+        &self,
+        coin: &str,
+        final_after: u64,
+        limit: i64,
+    ) -> StoreResult<Vec<PayoutRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE coin = $1 AND status = 'completed' \
+             AND confirmations < $2 ORDER BY id LIMIT $3"
+        ))
+        .bind(coin)
+        .bind(final_after as i64)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(payout_from_row).collect()
+    }
+
+    /// Records how deep a payout's transaction is now.
+    pub async fn set_payout_confirmations(&self, id: i64, confirmations: u64) -> StoreResult<()> {
+        sqlx::query("UPDATE payouts SET confirmations = $2, updated_at = $3 WHERE id = $1 AND status = 'completed'")
+            .bind(id)
+            .bind(confirmations as i64)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

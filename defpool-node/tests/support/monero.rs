@@ -199,6 +199,9 @@ impl WalletRpc {
                 "--non-interactive",
                 "--log-level",
                 "0",
+                // Otherwise it writes monero-wallet-rpc.log into the test's working directory.
+                "--log-file",
+                &wallet_dir.join("wallet-rpc.log").display().to_string(),
             ])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log clone"))
