@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use support::monero::Monerod;
 use support::node::Node;
-use support::pool::{MINER_B, MINER_C, TOKEN};
+use support::pool::{walletless_stratum_config, MINER_B, MINER_C, TOKEN};
 use support::xmr_miner::{error_message, XmrMiner};
 use support::{free_port, have_program};
 use tokio::io::AsyncReadExt;
 
-/// A node config serving XMR on `stratum_port` from `daemons`, without a wallet.
 fn config(
     dir: &std::path::Path,
     api_port: u16,
@@ -21,32 +20,7 @@ fn config(
     daemons: &[&str],
     stratum: &str,
 ) -> String {
-    let daemons: String = daemons
-        .iter()
-        .map(|d| format!("  [[coins.daemons]]\n  url = \"{d}\"\n"))
-        .collect();
-    format!(
-        r#"data_dir = "{data}"
-[api]
-listen = "127.0.0.1:{api_port}"
-admin_token = "{TOKEN}"
-[stratum]
-block_poll_interval = "100ms"
-verify_threads = 1
-{stratum}
-[[coins]]
-symbol = "XMR"
-network = "regtest"
-pool_address = "{MINER_C}"
-{daemons}
-[[ports]]
-listen = "127.0.0.1:{stratum_port}"
-protocol = "sv1"
-coin = "XMR"
-difficulty = 1
-"#,
-        data = dir.join("data").display()
-    )
+    walletless_stratum_config(dir, api_port, stratum_port, daemons, stratum, "")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

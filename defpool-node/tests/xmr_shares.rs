@@ -9,7 +9,7 @@ use defpool_core::pow::difficulty_from_job_target;
 use serde_json::json;
 use support::monero::Monerod;
 use support::node::Node;
-use support::pool::{MINER_B, MINER_C, TOKEN};
+use support::pool::{walletless_stratum_config, MINER_B, TOKEN};
 use support::xmr_miner::{error_message, XmrMiner};
 use support::{free_port, have_program};
 
@@ -21,30 +21,7 @@ fn config(
     stratum: &str,
     port_extra: &str,
 ) -> String {
-    format!(
-        r#"data_dir = "{data}"
-[api]
-listen = "127.0.0.1:{api_port}"
-admin_token = "{TOKEN}"
-[stratum]
-block_poll_interval = "100ms"
-verify_threads = 1
-{stratum}
-[[coins]]
-symbol = "XMR"
-network = "regtest"
-pool_address = "{MINER_C}"
-  [[coins.daemons]]
-  url = "{daemon}"
-[[ports]]
-listen = "127.0.0.1:{stratum_port}"
-protocol = "sv1"
-coin = "XMR"
-difficulty = 1
-{port_extra}
-"#,
-        data = dir.join("data").display()
-    )
+    walletless_stratum_config(dir, api_port, stratum_port, &[daemon], stratum, port_extra)
 }
 
 /// Keeps the daemon, the node and their directory alive for the test.

@@ -235,3 +235,42 @@ impl Pool {
         )
     }
 }
+
+/// A walletless node config serving XMR on `stratum_port` from `daemons`, with extra
+/// `[stratum]` settings and extra keys for the port.
+pub fn walletless_stratum_config(
+    dir: &Path,
+    api_port: u16,
+    stratum_port: u16,
+    daemons: &[&str],
+    stratum: &str,
+    port_extra: &str,
+) -> String {
+    let daemons: String = daemons
+        .iter()
+        .map(|d| format!("  [[coins.daemons]]\n  url = \"{d}\"\n"))
+        .collect();
+    format!(
+        r#"data_dir = "{data}"
+[api]
+listen = "127.0.0.1:{api_port}"
+admin_token = "{TOKEN}"
+[stratum]
+block_poll_interval = "100ms"
+verify_threads = 1
+{stratum}
+[[coins]]
+symbol = "XMR"
+network = "regtest"
+pool_address = "{MINER_C}"
+{daemons}
+[[ports]]
+listen = "127.0.0.1:{stratum_port}"
+protocol = "sv1"
+coin = "XMR"
+difficulty = 1
+{port_extra}
+"#,
+        data = dir.join("data").display()
+    )
+}
