@@ -693,6 +693,7 @@ mod tests {
             tx_hash: None,
             origin: "manual".into(),
             attempts: 0,
+            confirmations: 0,
             created_at: 1_700_000_000_000,
             updated_at: 1_700_000_060_000,
         }

@@ -241,9 +241,24 @@ impl WalletRpc {
     }
 
     pub async fn call(&self, method: &str, params: Value) -> Value {
-        self.try_call(method, params)
-            .await
-            .unwrap_or_else(|e| panic!("wallet {method}: {e}"))
+        // Reads can meet the wallet busy with its own background refresh right after
+        // a new block; they are safe to ask again.
+        let retryable = matches!(
+            method,
+            "refresh" | "get_balance" | "get_transfers" | "get_address" | "get_version"
+        );
+        let mut attempt = 0;
+        loop {
+            match self.try_call(method, params.clone()).await {
+                Ok(v) => return v,
+                Err(e) if retryable && attempt < 5 => {
+                    attempt += 1;
+                    eprintln!("wallet {method} failed ({e}); retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => panic!("wallet {method}: {e}"),
+            }
+        }
     }
 
     /// Creates (and opens) a wallet; returns its primary address.
