@@ -4,8 +4,10 @@
 //! CryptoNote coins (Monero) compare the hash, read as a little-endian 256-bit number,
 //! against a difficulty: `hash × difficulty` must fit in 256 bits. Miners are not sent
 //! that difficulty but a truncated target in xmrig's format, so both directions of that
-//! conversion live here too. Bitcoin-family targets (compact `nBits`, 256-bit targets)
-//! belong next to them, in their own section.
+//! conversion live here too. Bitcoin-family proof of work (sha256d, scrypt, compact
+//! `nBits`, 256-bit targets) has its own rules and lives in [`bitcoin`].
+
+pub mod bitcoin;
 
 /// Why a job target could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
