@@ -50,7 +50,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         if let Some(w) = &coin.wallet {
             match spec.family {
                 Family::Monero => {
-                    let wallet = MoneroWallet::new(&w.url, &w.user, &w.password)
+                    let daemon_urls: Vec<String> =
+                        coin.daemons.iter().map(|d| d.url.clone()).collect();
+                    let wallet = MoneroWallet::new(&w.url, &w.user, &w.password, &daemon_urls)
                         .with_context(|| format!("wallet of {}", spec.symbol))?;
                     wallets.insert(spec.symbol.to_string(), Arc::new(wallet));
                 }

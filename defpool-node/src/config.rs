@@ -149,6 +149,9 @@ pub struct PayoutsConfig {
     pub retry_backoff: Duration,
     /// Confirmations after which a payout transaction is final and no longer followed.
     pub final_confirmations: u64,
+    /// Tries before a payout the wallet keeps failing to build (locked funds, wallet
+    /// or its daemon unreachable) is failed and credited back to the miner's balance.
+    pub max_attempts: u32,
 }
 
 impl Default for PayoutsConfig {
@@ -158,6 +161,7 @@ impl Default for PayoutsConfig {
             max_batch: 15,
             retry_backoff: Duration::from_secs(60),
             final_confirmations: 10,
+            max_attempts: 10,
         }
     }
 }
@@ -584,6 +588,9 @@ impl Config {
                 "payouts.reconcile_after".into(),
                 "must be at least 1s (longer than a wallet call in production)".into(),
             );
+        }
+        if self.payouts.max_attempts == 0 {
+            push("payouts.max_attempts".into(), "must be at least 1".into());
         }
         if self.payouts.max_batch == 0 || self.payouts.max_batch > 255 {
             push(

@@ -151,10 +151,50 @@ async fn kill_9_while_crediting_a_block_and_while_paying_leaves_the_ledger_clean
     }
     assert_audit_clean(&store, "restart after kill before sending").await;
 
-    // 4. Killed after the wallet sent, before the node recorded it: the restart finds
-    //    the transaction in the wallet and records it instead of sending again.
+    // 4. Killed after the transaction was built and recorded, before it was
+    //    broadcast: the restart republishes exactly that transaction, nothing else.
     let (reward2, credits2, _) = pool.record_round_and_block(6).await;
     assert!(reward2 > 0 && !credits2.is_empty());
+    let sent_before = pool.wallet.outgoing().await.len();
+    kill_at(&pool, "payout.prepared", true).await;
+    assert_eq!(
+        pool.wallet.outgoing().await.len(),
+        sent_before,
+        "a prepared transaction is not broadcast"
+    );
+    let prepared = store.processing_payouts("XMR").await.unwrap();
+    assert!(!prepared.is_empty(), "the node died before broadcasting");
+    let prepared_tx = prepared[0].tx_hash.clone().expect("transaction recorded");
+    assert!(prepared
+        .iter()
+        .all(|p| p.tx_hash.as_deref() == Some(&prepared_tx)));
+    assert_audit_clean(&store, "kill -9 after preparing").await;
+    store.close().await;
+
+    let node = Node::start(pool.path(), &pool.config(true), TOKEN, &[]).await;
+    node.wait_for_log("payout transaction republished", Duration::from_secs(60))
+        .await;
+    drop(node);
+    let store = open(&pool).await;
+    for p in &prepared {
+        let p = store.payout(p.id).await.unwrap().unwrap();
+        assert_eq!(p.status, PayoutStatus::Completed);
+        assert_eq!(p.tx_hash.as_deref(), Some(prepared_tx.as_str()));
+    }
+    let outgoing = pool.wallet.outgoing().await;
+    assert_eq!(outgoing.len(), sent_before + 1, "broadcast once");
+    assert!(
+        outgoing.iter().any(|t| t["txid"] == prepared_tx.as_str()),
+        "the wallet sent the transaction that was recorded"
+    );
+    assert_audit_clean(&store, "restart after kill after preparing").await;
+    store.close().await;
+
+    // 5. Killed after the broadcast, before the node recorded the payouts completed:
+    //    the restart finds the transaction on the network and records it instead of
+    //    sending again.
+    let (reward3, credits3, _) = pool.record_round_and_block(7).await;
+    assert!(reward3 > 0 && !credits3.is_empty());
     let sent_before = pool.wallet.outgoing().await.len();
     kill_at(&pool, "payout.after_send", true).await;
     let after_kill = pool.wallet.outgoing().await;
@@ -163,19 +203,26 @@ async fn kill_9_while_crediting_a_block_and_while_paying_leaves_the_ledger_clean
         sent_before + 1,
         "the wallet sent one transaction before the kill"
     );
-    let txid = after_kill
-        .iter()
-        .map(|t| t["txid"].as_str().unwrap().to_string())
-        .find(|id| !store_has_tx(&pool, id))
-        .expect("new transaction");
+    let store = open(&pool).await;
     let stuck = store.processing_payouts("XMR").await.unwrap();
     assert!(!stuck.is_empty(), "the node died before recording the send");
+    let txid = stuck[0]
+        .tx_hash
+        .clone()
+        .expect("transaction recorded before broadcast");
+    assert!(
+        after_kill.iter().any(|t| t["txid"] == txid.as_str()),
+        "the broadcast transaction is the recorded one"
+    );
     assert_audit_clean(&store, "kill -9 after sending").await;
     store.close().await;
 
     let node = Node::start(pool.path(), &pool.config(true), TOKEN, &[]).await;
-    node.wait_for_log("recorded, not resent", Duration::from_secs(60))
-        .await;
+    node.wait_for_log(
+        "found on the network; recorded as sent",
+        Duration::from_secs(60),
+    )
+    .await;
     drop(node);
     let store = open(&pool).await;
     for p in &stuck {
@@ -198,12 +245,14 @@ async fn kill_9_while_crediting_a_block_and_while_paying_leaves_the_ledger_clean
     let total_credited: u128 = credits
         .iter()
         .chain(credits2.iter())
+        .chain(credits3.iter())
         .map(|(_, a)| u128::from(*a))
         .sum();
     let _ = (reward, fee);
     let distinct: std::collections::BTreeSet<&String> = credits
         .iter()
         .chain(credits2.iter())
+        .chain(credits3.iter())
         .map(|(m, _)| m)
         .collect();
     let mut accounted = 0u128;
@@ -215,23 +264,4 @@ async fn kill_9_while_crediting_a_block_and_while_paying_leaves_the_ledger_clean
     }
     assert_eq!(accounted, total_credited, "no credit lost or doubled");
     store.close().await;
-}
-
-fn store_has_tx(pool: &Pool, txid: &str) -> bool {
-    let url = pool.db_url.clone();
-    let txid = txid.to_string();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let s = Store::connect(&url, 1).await.unwrap();
-                let known = s.tx_hash_known(&txid).await.unwrap();
-                s.close().await;
-                known
-            })
-    })
-    .join()
-    .unwrap()
 }

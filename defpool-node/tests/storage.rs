@@ -62,6 +62,7 @@ on_both_backends! {
     check_orphan_drops_immature_credits(store) => orphan_drops_immature_credits_sqlite, orphan_drops_immature_credits_postgres;
     check_duplicate_block_hash_conflicts(store) => duplicate_block_hash_conflicts_sqlite, duplicate_block_hash_conflicts_postgres;
     check_payout_lifecycle(store) => payout_lifecycle_sqlite, payout_lifecycle_postgres;
+    check_prepared_payout_transaction(store) => prepared_payout_transaction_sqlite, prepared_payout_transaction_postgres;
     check_audit_detects_tampering(store) => audit_detects_tampering_sqlite, audit_detects_tampering_postgres;
     check_ledger_is_append_only(store) => ledger_is_append_only_sqlite, ledger_is_append_only_postgres;
     check_updated_at_follows_every_update(store) => updated_at_follows_every_update_sqlite, updated_at_follows_every_update_postgres;
@@ -1084,6 +1085,77 @@ async fn check_duplicate_block_hash_conflicts(store: Store) {
 
 /// pending → processing → completed | failed (refunded) | back to pending, with the
 /// balance debited once, refunded once, and `paid` following completions.
+/// A payout's transaction is recorded before it is broadcast; from then on the payout
+/// can be completed or (transaction refused by the network) go back to pending, but
+/// never be failed and credited back while the transaction might still be mined.
+async fn check_prepared_payout_transaction(store: Store) {
+    credit_matured(&store, XMR, "alice", 1_000_000).await;
+    credit_matured(&store, XMR, "bob", 500_000).await;
+    let a = store
+        .create_payout(XMR, "alice", amt(400_000), "manual", None)
+        .await
+        .unwrap();
+    let b = store
+        .create_payout(XMR, "bob", amt(100_000), "auto", None)
+        .await
+        .unwrap();
+    assert_eq!(store.mark_processing(&[a.id, b.id]).await.unwrap().len(), 2);
+    store
+        .record_prepared(&[(a.id, amt(800)), (b.id, amt(200))], "tx-1", "signed-1")
+        .await
+        .unwrap();
+    let p = store.payout(a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (p.status, p.tx_hash.as_deref(), p.fee),
+        (PayoutStatus::Processing, Some("tx-1"), Some(amt(800)))
+    );
+    assert_eq!(store.signed_tx("tx-1").await.unwrap().as_deref(), Some("signed-1"));
+    // Recorded once: a second transaction for the same payouts is refused whole.
+    assert!(is_conflict(
+        store
+            .record_prepared(&[(a.id, amt(1))], "tx-2", "signed-2")
+            .await
+    ));
+    // A payout with a transaction is not failed (it may be mined).
+    assert!(is_conflict(store.fail_payout(a.id, "no").await));
+    assert_eq!(money(&store, XMR, "alice").await, (600_000, 0, 0));
+
+    // Refused by the network: back to pending, transaction forgotten.
+    assert_eq!(
+        store
+            .abandon_prepared("tx-1", "refused", now_ms() + 1_000)
+            .await
+            .unwrap(),
+        2
+    );
+    let p = store.payout(b.id).await.unwrap().unwrap();
+    assert_eq!(
+        (p.status, p.tx_hash.clone(), p.fee),
+        (PayoutStatus::Pending, None, None)
+    );
+    assert_eq!(store.signed_tx("tx-1").await.unwrap(), None);
+
+    // Built again and completed: the signed bytes are dropped, the fees kept.
+    store.mark_processing(&[a.id, b.id]).await.unwrap();
+    store
+        .record_prepared(&[(a.id, amt(700)), (b.id, amt(300))], "tx-3", "signed-3")
+        .await
+        .unwrap();
+    store
+        .complete_payouts(&[(a.id, amt(700)), (b.id, amt(300))], "tx-3")
+        .await
+        .unwrap();
+    assert_eq!(store.signed_tx("tx-3").await.unwrap(), None);
+    let p = store.payout(a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (p.status, p.tx_hash.as_deref(), p.fee, p.attempts),
+        (PayoutStatus::Completed, Some("tx-3"), Some(amt(700)), 2)
+    );
+    assert_eq!(money(&store, XMR, "alice").await, (600_000, 0, 400_000));
+    assert_eq!(money(&store, XMR, "bob").await, (400_000, 0, 100_000));
+    assert!(run_audit(&store).await.unwrap().ok);
+}
+
 async fn check_payout_lifecycle(store: Store) {
     credit_matured(&store, XMR, "alice", 1_000_000).await;
     credit_matured(&store, XMR, "bob", 300_000).await;

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use defpool_core::coin::Family;
 
 pub use self::bitcoin::BitcoinDaemon;
-pub use self::monero::MoneroDaemon;
+pub use self::monero::{MoneroDaemon, TxLocation};
 pub use rpc::{JsonRpcClient, RpcError};
 
 use crate::config::{CoinConfig, DaemonConfig};

@@ -101,6 +101,31 @@ impl MoneroBlockTemplate {
     }
 }
 
+/// Where a daemon sees a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxLocation {
+    Pool,
+    /// Mined at this height.
+    Block(u64),
+}
+
+#[derive(Deserialize)]
+struct TransactionsResult {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    txs: Vec<TransactionEntry>,
+}
+
+#[derive(Deserialize)]
+struct TransactionEntry {
+    tx_hash: String,
+    #[serde(default)]
+    in_pool: bool,
+    #[serde(default)]
+    block_height: u64,
+}
+
 /// `get_info`'s chain position, for new-block detection and lag checks.
 #[derive(Clone, Debug, Deserialize)]
 pub struct MoneroInfo {
@@ -133,6 +158,33 @@ impl MoneroDaemon {
                 json!({"wallet_address": wallet_address, "reserve_size": reserve_size}),
             )
             .await
+    }
+
+    /// Where a transaction is, from `/get_transactions`: `None` when this daemon has
+    /// never seen it (neither in its pool nor in the chain).
+    pub async fn transaction_location(
+        &self,
+        tx_hash: &str,
+    ) -> Result<Option<TxLocation>, RpcError> {
+        let r: TransactionsResult = self
+            .rpc
+            .post_json("/get_transactions", json!({"txs_hashes": [tx_hash]}))
+            .await?;
+        if r.status != "OK" {
+            return Err(RpcError::Remote {
+                method: "get_transactions".into(),
+                code: 0,
+                message: r.status,
+            });
+        }
+        let Some(tx) = r.txs.into_iter().find(|t| t.tx_hash == tx_hash) else {
+            return Ok(None);
+        };
+        Ok(Some(if tx.in_pool {
+            TxLocation::Pool
+        } else {
+            TxLocation::Block(tx.block_height)
+        }))
     }
 
     /// Submits a block blob. monerod answers -7 "Block not accepted" for stale and

@@ -133,6 +133,43 @@ impl JsonRpcClient {
     }
 }
 
+impl JsonRpcClient {
+    /// POSTs a plain JSON body to `path` (monerod's "other" RPC endpoints such as
+    /// `/get_transactions`, which are not JSON-RPC) and decodes the whole answer.
+    pub async fn post_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Value,
+    ) -> Result<T, RpcError> {
+        let url = format!("{}{}", self.url.trim_end_matches('/'), path);
+        let mut req = self.http.post(&url).json(&body);
+        if let Some((u, p)) = &self.auth {
+            req = req.basic_auth(u, Some(p));
+        }
+        let resp = req.send().await.map_err(|e| RpcError::Unreachable {
+            url: url.clone(),
+            message: error_chain(&e),
+            connect_failed: e.is_connect(),
+        })?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(RpcError::Http {
+                url,
+                status: status.as_u16(),
+            });
+        }
+        let text = resp.text().await.map_err(|e| RpcError::Unreachable {
+            url: url.clone(),
+            message: error_chain(&e),
+            connect_failed: false,
+        })?;
+        serde_json::from_str(&text).map_err(|e| RpcError::BadResponse {
+            method: path.to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
 /// The error with its sources ("error sending request: connection refused").
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();

@@ -7,4 +7,4 @@ pub mod wallet;
 
 pub use processor::PayoutProcessor;
 pub use requests::{request_payout, update_settings, PayoutRequestError};
-pub use wallet::{Sent, Transfer, Wallet, WalletError};
+pub use wallet::{Prepared, Sent, Transfer, TxStatus, Wallet, WalletError};

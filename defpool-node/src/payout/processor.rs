@@ -1,10 +1,14 @@
-//! The payout processor: reconciles payouts a crash left in `processing`, creates
-//! automatic payouts, and sends due ones through the coin's wallet.
+//! The payout processor: settles payout transactions that were built but not known
+//! to be broadcast, creates automatic payouts, and sends due ones through the coin's
+//! wallet.
 //!
-//! Order of writes per send: `processing` is committed (the intent), then the wallet
-//! is called, then the result is committed. A crash between the last two is repaired
-//! by [`PayoutProcessor::reconcile`], which asks the wallet what it really sent, so no
-//! payout is ever sent twice.
+//! Order of writes per send: `processing` is committed (the intent); the wallet builds
+//! and signs the transaction without broadcasting it; its hash, fee and signed bytes
+//! are committed; only then is it broadcast, and `completed` committed. After a crash
+//! or an unclear broadcast, [`PayoutProcessor::settle_prepared`] asks the network
+//! whether that transaction exists and otherwise republishes the very same bytes. A
+//! retry can therefore never pay a second time: at most one transaction exists per
+//! payout attempt, and a new one is built only when the network refused the old one.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +17,7 @@ use std::time::Duration;
 use defpool_core::payout::{split_reward, RoundWeights};
 use defpool_core::{address, Amount, FeeRate, Work};
 
-use super::wallet::{Sent, Transfer, Wallet, WalletError};
+use super::wallet::{Prepared, Sent, Transfer, TxStatus, Wallet, WalletError};
 use crate::config::{CoinConfig, Config};
 use crate::failpoint;
 use crate::store::{now_ms, PayoutRecord, Store, StoreError};
@@ -29,6 +33,8 @@ pub struct ProcessReport {
     pub reconciled_unsent: u32,
     pub waiting_for_wallet: u64,
     pub became_final: u32,
+    /// Prepared transactions still waiting to be seen by the network.
+    pub unsettled: u32,
 }
 
 pub struct PayoutProcessor {
@@ -60,6 +66,9 @@ impl PayoutProcessor {
                 report.waiting_for_wallet += self.store.set_pending_reason(symbol, &reason).await?;
                 continue;
             };
+            let settled = self
+                .settle_prepared(coin, wallet.as_ref(), &mut report)
+                .await?;
             self.reconcile(coin, wallet.as_ref(), &mut report).await?;
             if coin.auto_payout {
                 for (account, balance) in self
@@ -82,11 +91,115 @@ impl PayoutProcessor {
                     }
                 }
             }
-            self.send_due(coin, wallet.as_ref(), &mut report).await?;
+            // While a built transaction is unsettled its inputs are not marked spent in
+            // the wallet; building another could pick the same inputs and make both
+            // fail. Wait until it is settled.
+            if settled {
+                self.send_due(coin, wallet.as_ref(), &mut report).await?;
+            }
             self.follow_confirmations(coin, wallet.as_ref(), &mut report)
                 .await?;
         }
         Ok(report)
+    }
+
+    /// Settles payouts whose transaction was built and recorded but not seen
+    /// broadcast: completes them when the network has the transaction, republishes
+    /// the recorded bytes otherwise, and drops the transaction only when the wallet
+    /// refused to publish it and the network still does not know it after
+    /// `reconcile_after`. Returns whether none is left unsettled.
+    async fn settle_prepared(
+        &self,
+        coin: &CoinConfig,
+        wallet: &dyn Wallet,
+        report: &mut ProcessReport,
+    ) -> Result<bool, StoreError> {
+        let symbol = coin.spec().symbol;
+        let mut groups: BTreeMap<String, Vec<PayoutRecord>> = BTreeMap::new();
+        for p in self.store.processing_payouts(symbol).await? {
+            if let Some(tx) = p.tx_hash.clone() {
+                groups.entry(tx).or_default().push(p);
+            }
+        }
+        let mut all_settled = true;
+        for (tx_hash, group) in groups {
+            match wallet.tx_status(&tx_hash).await {
+                Ok(TxStatus::InPool | TxStatus::Mined { .. }) => {
+                    self.complete_prepared(&group, &tx_hash).await?;
+                    report.reconciled_sent += group.len() as u32;
+                    tracing::warn!(coin = symbol, tx = %tx_hash, payouts = group.len(), "payout transaction found on the network; recorded as sent");
+                    continue;
+                }
+                Ok(TxStatus::Unknown) => {}
+                Err(e) => {
+                    tracing::warn!(coin = symbol, tx = %tx_hash, error = %e, "cannot tell whether a payout transaction was broadcast; asking again next pass");
+                    all_settled = false;
+                    report.unsettled += 1;
+                    continue;
+                }
+            }
+            let Some(signed) = self.store.signed_tx(&tx_hash).await? else {
+                return Err(StoreError::Corrupt(format!(
+                    "processing payouts with transaction {tx_hash} have no signed transaction"
+                )));
+            };
+            let prepared = Prepared {
+                tx_hash: tx_hash.clone(),
+                fee: group
+                    .iter()
+                    .filter_map(|p| p.fee)
+                    .fold(Amount::ZERO, |a, f| a.checked_add(f).unwrap_or(a)),
+                signed,
+            };
+            match wallet.broadcast(&prepared).await {
+                Ok(()) => {
+                    self.complete_prepared(&group, &tx_hash).await?;
+                    report.sent += group.len() as u32;
+                    tracing::info!(coin = symbol, tx = %tx_hash, payouts = group.len(), "payout transaction republished");
+                }
+                Err(e @ WalletError::Rejected { .. })
+                    if group.iter().all(|p| {
+                        p.processing_at.unwrap_or(0)
+                            <= now_ms() - self.config.payouts.reconcile_after.as_millis() as i64
+                    }) =>
+                {
+                    // The wallet refused these exact bytes and no daemon has seen them
+                    // for `reconcile_after`: the transaction can never be mined (inputs
+                    // spent elsewhere, fee too low...). Build a new one.
+                    let attempts = group.iter().map(|p| p.attempts).max().unwrap_or(1);
+                    let retry_at = now_ms()
+                        + backoff(self.config.payouts.retry_backoff, attempts).as_millis() as i64;
+                    let reason = format!(
+                        "transaction {tx_hash} was refused and never reached the network ({e}); it is built again"
+                    );
+                    self.store
+                        .abandon_prepared(&tx_hash, &reason, retry_at)
+                        .await?;
+                    report.deferred += group.len() as u32;
+                    tracing::error!(coin = symbol, tx = %tx_hash, error = %e, payouts = group.len(), "payout transaction refused by the network; payouts go back to pending");
+                }
+                Err(e) => {
+                    all_settled = false;
+                    report.unsettled += 1;
+                    tracing::warn!(coin = symbol, tx = %tx_hash, error = %e, payouts = group.len(), "payout transaction not broadcast yet; republished next pass");
+                }
+            }
+        }
+        Ok(all_settled)
+    }
+
+    /// Completes the payouts of a recorded transaction with the fee shares recorded
+    /// when it was built.
+    async fn complete_prepared(
+        &self,
+        group: &[PayoutRecord],
+        tx_hash: &str,
+    ) -> Result<(), StoreError> {
+        let pairs: Vec<(i64, Amount)> = group
+            .iter()
+            .map(|p| (p.id, p.fee.unwrap_or(Amount::ZERO)))
+            .collect();
+        self.store.complete_payouts(&pairs, tx_hash).await
     }
 
     /// Follows completed payouts' transactions until they are final.
@@ -106,37 +219,46 @@ impl PayoutProcessor {
             let Some(tx) = p.tx_hash.as_deref() else {
                 continue;
             };
-            match wallet.confirmations(tx).await {
-                Ok(Some(c)) if c != p.confirmations => {
-                    self.store.set_payout_confirmations(p.id, c).await?;
-                    if c >= final_after {
-                        report.became_final += 1;
-                        tracing::info!(
-                            coin = symbol,
-                            payout = p.id,
-                            tx,
-                            confirmations = c,
-                            "payout final"
-                        );
-                    }
+            let confirmations = match wallet.tx_status(tx).await {
+                Ok(TxStatus::Mined { confirmations }) => confirmations,
+                Ok(TxStatus::InPool) => 0,
+                Ok(TxStatus::Unknown) => {
+                    tracing::warn!(
+                        coin = symbol,
+                        payout = p.id,
+                        tx,
+                        "no daemon knows this payout's transaction (dropped from the pool or reorganised out?)"
+                    );
+                    continue;
                 }
-                Ok(Some(_)) => {}
-                Ok(None) => tracing::warn!(
-                    coin = symbol,
-                    payout = p.id,
-                    tx,
-                    "the wallet does not know this payout's transaction"
-                ),
                 Err(e) => {
                     tracing::debug!(coin = symbol, error = %e, "cannot read payout confirmations now");
                     break;
+                }
+            };
+            if confirmations != p.confirmations {
+                self.store
+                    .set_payout_confirmations(p.id, confirmations)
+                    .await?;
+                if confirmations >= final_after {
+                    report.became_final += 1;
+                    tracing::info!(
+                        coin = symbol,
+                        payout = p.id,
+                        tx,
+                        confirmations,
+                        "payout final"
+                    );
                 }
             }
         }
         Ok(())
     }
 
-    /// Settles payouts left in `processing` for longer than `reconcile_after`.
+    /// Settles payouts left in `processing` WITHOUT a recorded transaction for longer
+    /// than `reconcile_after`. This version never broadcasts before recording, so such
+    /// payouts were not sent by it; the wallet is still asked, for payouts an older
+    /// version left behind while it sent in one step.
     async fn reconcile(
         &self,
         coin: &CoinConfig,
@@ -150,7 +272,7 @@ impl PayoutProcessor {
             .processing_payouts(symbol)
             .await?
             .into_iter()
-            .filter(|p| p.processing_at.unwrap_or(0) <= cutoff)
+            .filter(|p| p.tx_hash.is_none() && p.processing_at.unwrap_or(0) <= cutoff)
             .collect();
         if stuck.is_empty() {
             return Ok(());
@@ -254,20 +376,16 @@ impl PayoutProcessor {
         report: &mut ProcessReport,
     ) -> Result<(), StoreError> {
         let transfers: Vec<Transfer> = batch.iter().map(transfer_of).collect();
-        match wallet.send(&transfers).await {
-            Ok(sent) => {
-                failpoint::hit("payout.after_send").await;
-                self.complete(&batch, &sent).await?;
-                report.sent += batch.len() as u32;
-                tracing::info!(coin = symbol, tx = %sent.tx_hash, fee = %sent.fee, payouts = batch.len(), "payouts sent");
-            }
+        let prepared = match wallet.prepare(&transfers).await {
+            Ok(p) => p,
             Err(WalletError::Rejected {
                 bad_address: true, ..
             }) if batch.len() > 1 => {
-                // Find the bad destination by sending each payout on its own.
+                // Find the bad destination by building each payout on its own.
                 for p in batch {
                     Box::pin(self.send_batch(symbol, wallet, vec![p], report)).await?;
                 }
+                return Ok(());
             }
             Err(WalletError::Rejected { message, .. }) => {
                 for p in &batch {
@@ -277,48 +395,99 @@ impl PayoutProcessor {
                     report.failed += 1;
                 }
                 tracing::warn!(coin = symbol, %message, payouts = batch.len(), "wallet refused payouts; credited back");
+                return Ok(());
             }
-            Err(e @ (WalletError::InsufficientFunds(_) | WalletError::Unavailable(_))) => {
-                for p in &batch {
-                    // `p` was read before mark_processing counted this attempt.
-                    let retry_at = now_ms()
-                        + backoff(self.config.payouts.retry_backoff, p.attempts + 1).as_millis()
-                            as i64;
-                    self.store
-                        .retry_payout_later(p.id, &e.to_string(), retry_at)
-                        .await?;
-                    report.deferred += 1;
-                }
-                tracing::warn!(coin = symbol, error = %e, payouts = batch.len(), "payouts deferred");
+            // Building never broadcasts, so even an unclear outcome means nothing left.
+            Err(
+                e @ (WalletError::InsufficientFunds(_)
+                | WalletError::Unavailable(_)
+                | WalletError::Unknown(_)),
+            ) => {
+                self.defer_or_fail(symbol, &batch, &e, report).await?;
+                return Ok(());
             }
-            Err(WalletError::Unknown(message)) => {
-                // Maybe sent: leave them processing for reconciliation.
-                tracing::error!(coin = symbol, %message, payouts = batch.len(), "wallet outcome unknown; payouts stay processing until reconciled");
+        };
+        let fees = split_fee(&batch, prepared.fee);
+        self.store
+            .record_prepared(&fees, &prepared.tx_hash, &prepared.signed)
+            .await?;
+        failpoint::hit("payout.prepared").await;
+        match wallet.broadcast(&prepared).await {
+            Ok(()) => {
+                failpoint::hit("payout.after_send").await;
+                self.store
+                    .complete_payouts(&fees, &prepared.tx_hash)
+                    .await?;
+                report.sent += batch.len() as u32;
+                tracing::info!(coin = symbol, tx = %prepared.tx_hash, fee = %prepared.fee, payouts = batch.len(), "payouts sent");
+            }
+            Err(e) => {
+                // Recorded: the next pass asks the network and republishes these bytes.
+                report.unsettled += 1;
+                tracing::warn!(coin = symbol, tx = %prepared.tx_hash, error = %e, payouts = batch.len(), "payout transaction built but its broadcast is unclear; settled next pass");
             }
         }
         Ok(())
     }
 
-    /// Records a sent transaction, splitting its fee over the payouts by amount.
-    async fn complete(&self, batch: &[PayoutRecord], sent: &Sent) -> Result<(), StoreError> {
-        let mut weights = RoundWeights::new();
+    /// Puts payouts the wallet could not build yet back to pending with a backoff, or
+    /// fails them (credited back) once they used up `payouts.max_attempts`.
+    async fn defer_or_fail(
+        &self,
+        symbol: &str,
+        batch: &[PayoutRecord],
+        e: &WalletError,
+        report: &mut ProcessReport,
+    ) -> Result<(), StoreError> {
+        let max_attempts = self.config.payouts.max_attempts;
         for p in batch {
-            weights.insert(p.id.to_string(), Work(u128::from(p.amount.atomic()).max(1)));
+            // `p` was read before mark_processing counted this attempt.
+            let attempts = p.attempts + 1;
+            if attempts >= max_attempts {
+                self.store
+                    .fail_payout(p.id, &format!("gave up after {attempts} attempts: {e}"))
+                    .await?;
+                report.failed += 1;
+                tracing::warn!(coin = symbol, payout = p.id, error = %e, attempts, "payout failed after its last attempt; credited back");
+                continue;
+            }
+            let retry_at =
+                now_ms() + backoff(self.config.payouts.retry_backoff, attempts).as_millis() as i64;
+            self.store
+                .retry_payout_later(p.id, &e.to_string(), retry_at)
+                .await?;
+            report.deferred += 1;
         }
-        let fees: BTreeMap<String, Amount> = split_reward(sent.fee, FeeRate::ZERO, &weights)
-            .map(|s| s.credits.into_iter().collect())
-            .unwrap_or_default();
-        let pairs: Vec<(i64, Amount)> = batch
-            .iter()
-            .map(|p| {
-                (
-                    p.id,
-                    fees.get(&p.id.to_string()).copied().unwrap_or(Amount::ZERO),
-                )
-            })
-            .collect();
-        self.store.complete_payouts(&pairs, &sent.tx_hash).await
+        tracing::warn!(coin = symbol, error = %e, payouts = batch.len(), "payouts deferred");
+        Ok(())
     }
+
+    /// Records a transaction found sent by [`Self::reconcile`].
+    async fn complete(&self, batch: &[PayoutRecord], sent: &Sent) -> Result<(), StoreError> {
+        self.store
+            .complete_payouts(&split_fee(batch, sent.fee), &sent.tx_hash)
+            .await
+    }
+}
+
+/// Splits a transaction's network fee over its payouts by amount, exactly.
+fn split_fee(batch: &[PayoutRecord], fee: Amount) -> Vec<(i64, Amount)> {
+    let mut weights = RoundWeights::new();
+    for p in batch {
+        weights.insert(p.id.to_string(), Work(u128::from(p.amount.atomic()).max(1)));
+    }
+    let fees: BTreeMap<String, Amount> = split_reward(fee, FeeRate::ZERO, &weights)
+        .map(|s| s.credits.into_iter().collect())
+        .unwrap_or_default();
+    batch
+        .iter()
+        .map(|p| {
+            (
+                p.id,
+                fees.get(&p.id.to_string()).copied().unwrap_or(Amount::ZERO),
+            )
+        })
+        .collect()
 }
 
 fn transfer_of(p: &PayoutRecord) -> Transfer {

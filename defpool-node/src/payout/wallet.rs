@@ -37,21 +37,50 @@ pub enum WalletError {
     Rejected { message: String, bad_address: bool },
 }
 
+/// A signed transaction the wallet built but did not broadcast. Broadcasting the same
+/// `signed` data again can only ever publish this one transaction, which is what makes
+/// a retry after an unclear broadcast safe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prepared {
+    pub tx_hash: String,
+    /// Network fee of the whole transaction, paid by the pool.
+    pub fee: Amount,
+    /// Opaque, wallet-specific serialization to hand back to [`Wallet::broadcast`].
+    pub signed: String,
+}
+
+/// Where the network has a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxStatus {
+    /// No daemon knows it: not broadcast, or dropped.
+    Unknown,
+    /// Waiting in the mempool.
+    InPool,
+    /// Mined; 1 confirmation means it is in the newest block.
+    Mined { confirmations: u64 },
+}
+
 #[async_trait]
 pub trait Wallet: Send + Sync {
-    /// Sends one transaction paying every transfer.
-    async fn send(&self, transfers: &[Transfer]) -> Result<Sent, WalletError>;
+    /// Builds and signs one transaction paying every transfer, WITHOUT broadcasting it.
+    /// Whatever this returns, nothing has been sent.
+    async fn prepare(&self, transfers: &[Transfer]) -> Result<Prepared, WalletError>;
+
+    /// Broadcasts a prepared transaction. An error other than `Rejected` leaves open
+    /// whether it reached the network; asking [`Wallet::tx_status`] settles it.
+    async fn broadcast(&self, prepared: &Prepared) -> Result<(), WalletError>;
+
+    /// Where the network has this transaction.
+    async fn tx_status(&self, tx_hash: &str) -> Result<TxStatus, WalletError>;
 
     /// Looks for an outgoing transaction made at or after `since_ms` that pays exactly
-    /// these transfers: how a payout left `processing` by a crash is reconciled.
+    /// these transfers. Only for payouts left in `processing` without a prepared
+    /// transaction by a version that sent in one step.
     async fn find_sent(
         &self,
         transfers: &[Transfer],
         since_ms: i64,
     ) -> Result<Option<Sent>, WalletError>;
-
-    /// Confirmations of a transaction this wallet sent; `None` if it does not know it.
-    async fn confirmations(&self, tx_hash: &str) -> Result<Option<u64>, WalletError>;
 
     /// Whether the wallet answers.
     async fn check(&self) -> Result<(), WalletError>;

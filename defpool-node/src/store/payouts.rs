@@ -3,7 +3,10 @@
 //! The debit is written when the payout is created; `processing` is committed before
 //! the wallet is called (the intent), so after a crash the processor knows which
 //! payouts may have been sent and reconciles them with the wallet instead of sending
-//! again. A failed payout is credited back.
+//! again. The signed transaction is recorded before it is broadcast, so a payout with
+//! a transaction can only ever be completed (or, when the network refused that exact
+//! transaction, put back to pending), never failed and credited back while it might
+//! still be mined. A failed payout is credited back.
 
 use defpool_core::api::PayoutStatus;
 use defpool_core::Amount;
@@ -246,7 +249,8 @@ impl Store {
         for (id, fee) in ids_and_fees {
             let row = sqlx::query(
                 "UPDATE payouts SET status = 'completed', tx_hash = $2, fee = $3, reason = NULL, \
-                 updated_at = $4 WHERE id = $1 AND status = 'processing' RETURNING coin, account, amount",
+                 signed_tx = NULL, updated_at = $4 WHERE id = $1 AND status = 'processing' \
+                 RETURNING coin, account, amount",
             )
             .bind(*id)
             .bind(tx_hash)
@@ -274,13 +278,82 @@ impl Store {
         wtx.commit().await
     }
 
+    /// Records the transaction built for processing payouts, before it is broadcast:
+    /// from here on the node only ever republishes this transaction for them. The
+    /// network fee is split over the payouts by the caller (`ids_and_fees`). All or
+    /// nothing: `Conflict` if any payout is not processing or already has one.
+    pub async fn record_prepared(
+        &self,
+        ids_and_fees: &[(i64, Amount)],
+        tx_hash: &str,
+        signed_tx: &str,
+    ) -> StoreResult<()> {
+        let now = now_ms();
+        let mut wtx = self.begin_write().await?;
+        for (id, fee) in ids_and_fees {
+            let n = sqlx::query(
+                "UPDATE payouts SET tx_hash = $2, fee = $3, signed_tx = $4, updated_at = $5 \
+                 WHERE id = $1 AND status = 'processing' AND tx_hash IS NULL",
+            )
+            .bind(*id)
+            .bind(tx_hash)
+            .bind(amount_to_db(*fee)?)
+            .bind(signed_tx)
+            .bind(now)
+            .execute(&mut *wtx.tx)
+            .await?
+            .rows_affected();
+            if n != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "payout {id} is not processing without a transaction"
+                )));
+            }
+        }
+        wtx.commit().await
+    }
+
+    /// The signed transaction recorded for processing payouts with this hash.
+    pub async fn signed_tx(&self, tx_hash: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query(
+            "SELECT signed_tx FROM payouts WHERE tx_hash = $1 AND status = 'processing' \
+             AND signed_tx IS NOT NULL LIMIT 1",
+        )
+        .bind(tx_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Drops a prepared transaction the network refused and never saw: its payouts go
+    /// back to pending, to be built again at `next_attempt_at`.
+    pub async fn abandon_prepared(
+        &self,
+        tx_hash: &str,
+        reason: &str,
+        next_attempt_at: i64,
+    ) -> StoreResult<u64> {
+        Ok(sqlx::query(
+            "UPDATE payouts SET status = 'pending', tx_hash = NULL, fee = NULL, signed_tx = NULL, \
+             reason = $2, next_attempt_at = $3, updated_at = $4 \
+             WHERE tx_hash = $1 AND status = 'processing'",
+        )
+        .bind(tx_hash)
+        .bind(reason)
+        .bind(next_attempt_at)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     /// Fails an open payout with `reason` and credits its amount back.
     pub async fn fail_payout(&self, id: i64, reason: &str) -> StoreResult<()> {
         let now = now_ms();
         let mut wtx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE payouts SET status = 'failed', reason = $2, updated_at = $3 \
-             WHERE id = $1 AND status IN ('pending', 'processing') RETURNING coin, account, amount",
+             WHERE id = $1 AND (status = 'pending' OR (status = 'processing' AND tx_hash IS NULL)) \
+             RETURNING coin, account, amount",
         )
         .bind(id)
         .bind(reason)
