@@ -1,11 +1,12 @@
 //! Miner work built from a daemon's block template, and the block built back from a
 //! solved job.
 //!
-//! One submodule per chain family. Each turns the template bytes a daemon hands out
-//! into what a miner hashes (with the pool's extra nonce written in), and the miner's
-//! answer into the block the daemon accepts. Everything is byte-exact and checked
+//! One submodule per chain family ([`bitcoin`], [`monero`]). Each turns the template
+//! bytes a daemon hands out into what a miner hashes (with the pool's extra nonce
+//! written in), and the miner's answer into the block the daemon accepts. Everything is byte-exact and checked
 //! against real daemon output in the tests.
 
+pub mod bitcoin;
 pub mod monero;
 
 pub use monero::MoneroTemplate;

@@ -1,10 +1,15 @@
 //! Stratum V1 as typed messages, and what both of its dialects share.
 //!
 //! Sockets, sessions and rate limits live in the node; here is only what a line means:
-//! [`cryptonote`] is the xmrig / CryptoNote dialect (`login`, `submit`, `job`), and
-//! [`identity`] reads who a miner is from the login and password both dialects carry.
+//! [`cryptonote`] is the xmrig / CryptoNote dialect (`login`, `submit`, `job`),
+//! [`bitcoin`] the Bitcoin dialect (`mining.subscribe`, `mining.notify`, …),
+//! [`dialect`] tells them apart from a connection's first line, and [`identity`] reads
+//! who a miner is from the login and password both dialects carry.
 
+pub mod bitcoin;
 pub mod cryptonote;
+pub mod dialect;
 pub mod identity;
 
+pub use dialect::{detect_dialect, Dialect};
 pub use identity::{parse_identity, IdentityError, MinerIdentity};
