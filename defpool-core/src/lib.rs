@@ -12,6 +12,7 @@ pub mod payout;
 pub mod pow;
 #[cfg(feature = "randomx")]
 pub mod randomx;
+pub mod share;
 pub mod stratum;
 pub mod units;
 pub mod vardiff;
