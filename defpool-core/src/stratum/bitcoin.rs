@@ -808,6 +808,53 @@ mod tests {
         }
     }
 
+    /// The per-message captures (`cpuminer_*_messages.json`): each request parses, each
+    /// reply is what we would send, and the notify plus the submit give the header the
+    /// stub checked.
+    #[test]
+    fn captured_cpuminer_messages() {
+        for text in [
+            include_str!("../../tests/fixtures/cpuminer_scrypt_messages.json"),
+            include_str!("../../tests/fixtures/cpuminer_sha256d_messages.json"),
+        ] {
+            let m: Value = serde_json::from_str(text).unwrap();
+            for key in ["recv_mining.subscribe", "recv_mining.authorize"] {
+                let (id, request) = parsed(&serde_json::to_vec(&m[key]).unwrap());
+                assert_eq!(id, m[key]["id"]);
+                assert_eq!(request.method(), m[key]["method"]);
+            }
+            for key in [
+                "send_subscribe_response",
+                "send_mining.set_difficulty",
+                "send_mining.notify",
+            ] {
+                let ours: Value = serde_json::from_slice(&reply_like(&m[key])).unwrap();
+                assert_eq!(ours, m[key], "{key}");
+            }
+            let (_, submit) = parsed(&serde_json::to_vec(&m["recv_mining.submit"]).unwrap());
+            let ClientRequest::Submit(submit) = submit else {
+                panic!("not a submit")
+            };
+            let notify: Notify =
+                serde_json::from_value(m["send_mining.notify"]["params"].clone()).unwrap();
+            let work = crate::job::bitcoin::StratumWork::from_notify(&notify).unwrap();
+            let en1 =
+                hex::decode(m["send_subscribe_response"]["result"][1].as_str().unwrap()).unwrap();
+            let u32_of = |s: &str| u32::from_str_radix(s, 16).unwrap();
+            let header = work.header(
+                &en1,
+                &hex::decode(&submit.extranonce2).unwrap(),
+                work.version,
+                u32_of(&submit.ntime),
+                u32_of(&submit.nonce),
+            );
+            assert_eq!(
+                hex::encode(header.to_bytes()),
+                m["pool_check_of_first_submit"]["header"]
+            );
+        }
+    }
+
     #[test]
     fn notification_and_error_shapes() {
         assert_eq!(
