@@ -36,9 +36,10 @@ pub fn sha256d(data: &[u8]) -> [u8; 32] {
 /// Litecoin's proof-of-work hash: scrypt with N=1024, r=1, p=1, the header as both
 /// password and salt, 32 bytes out (internal order, like [`sha256d`]).
 pub fn scrypt_1024_1_1(header: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
     // log2(N) = 10, r = 1, p = 1, 32 bytes: constant parameters inside the crate's
-    // limits, so neither call can fail.
+    // limits, so neither call can fail. Were one to, the all-ones "hash" meets no
+    // target: a broken hasher must reject shares, never accept them.
+    let mut out = [0xff; 32];
     if let Ok(params) = scrypt::Params::new(10, 1, 1, 32) {
         let _ = scrypt::scrypt(header, header, &params, &mut out);
     }
