@@ -136,6 +136,10 @@ pub struct CoinSpec {
     pub coinbase_maturity: u64,
     /// Target seconds between blocks.
     pub block_time_secs: u64,
+    /// `rules` a Bitcoin-family daemon needs in `getblocktemplate` (BIP 9 deployments
+    /// the pool must understand: Litecoin refuses a template without `mweb`). Empty
+    /// for coins that have no `getblocktemplate`.
+    pub gbt_rules: &'static [&'static str],
 }
 
 const MONERO_MAINNET: MoneroPrefixes = MoneroPrefixes {
@@ -167,6 +171,7 @@ pub const XMR: CoinSpec = CoinSpec {
     },
     coinbase_maturity: 60,
     block_time_secs: 120,
+    gbt_rules: &[],
 };
 
 pub const LTC: CoinSpec = CoinSpec {
@@ -194,6 +199,7 @@ pub const LTC: CoinSpec = CoinSpec {
     },
     coinbase_maturity: 100,
     block_time_secs: 150,
+    gbt_rules: &["mweb", "segwit"],
 };
 
 pub const BTC: CoinSpec = CoinSpec {
@@ -221,6 +227,7 @@ pub const BTC: CoinSpec = CoinSpec {
     },
     coinbase_maturity: 100,
     block_time_secs: 600,
+    gbt_rules: &["segwit"],
 };
 
 /// Every coin the node knows.

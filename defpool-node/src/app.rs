@@ -20,6 +20,7 @@ use crate::config::{Mode, Protocol, RandomxModeConfig};
 use crate::daemon::DaemonSet;
 use crate::daemon::MoneroDaemon;
 use crate::mining::{MoneroSource, RandomxVerifier};
+use crate::payout::bitcoin_wallet::BitcoinWallet;
 use crate::payout::monero_wallet::MoneroWallet;
 use crate::payout::{PayoutProcessor, Wallet};
 use crate::store::Store;
@@ -56,11 +57,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                         .with_context(|| format!("wallet of {}", spec.symbol))?;
                     wallets.insert(spec.symbol.to_string(), Arc::new(wallet));
                 }
-                Family::Bitcoin => tracing::warn!(
-                    coin = spec.symbol,
-                    "payouts through Bitcoin-family wallets are not supported by this version; {} payouts stay pending",
-                    spec.symbol
-                ),
+                Family::Bitcoin => {
+                    let wallet = BitcoinWallet::new(
+                        spec,
+                        &w.url,
+                        &w.user,
+                        &w.password,
+                        w.cookie_file.as_deref(),
+                    )
+                    .with_context(|| format!("wallet of {}", spec.symbol))?;
+                    wallets.insert(spec.symbol.to_string(), Arc::new(wallet));
+                }
             }
         }
     }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use defpool_core::address;
+use defpool_core::coin::Family;
 use defpool_core::payout::Scheme;
 use defpool_core::{Amount, CoinSpec, FeeRate, Network};
 use serde::{Deserialize, Serialize};
@@ -306,16 +307,25 @@ pub struct DaemonConfig {
     pub user: String,
     #[serde(default)]
     pub password: String,
+    /// Bitcoin-family daemons: authenticate with the daemon's `.cookie` file instead
+    /// of `user`/`password` (read at each call, so a restart's new cookie is used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WalletConfig {
+    /// monero-wallet-rpc's URL, or for Bitcoin-family coins the daemon's wallet
+    /// endpoint (`http://127.0.0.1:9332/wallet/pool`).
     pub url: String,
     #[serde(default)]
     pub user: String,
     #[serde(default)]
     pub password: String,
+    /// Bitcoin-family wallets: the daemon's `.cookie` file instead of user/password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -655,6 +665,34 @@ impl Config {
             }
             // The daemon/wallet client speaks plain HTTP (keep them on loopback or
             // behind a tunnel); an https URL would only fail later at run time.
+            let mut check_cookie = |key: String, cookie: &Option<PathBuf>, user: &str| {
+                if cookie.is_none() {
+                    return;
+                }
+                // Not read here: the daemon may write it after the node starts.
+                if spec.family != Family::Bitcoin {
+                    push(key, "only Bitcoin-family daemons use a cookie file".into());
+                } else if !user.is_empty() {
+                    push(
+                        key,
+                        "set either user/password or cookie_file, not both".into(),
+                    );
+                }
+            };
+            for (j, d) in coin.daemons.iter().enumerate() {
+                check_cookie(
+                    format!("coins[{i}].daemons[{j}].cookie_file"),
+                    &d.cookie_file,
+                    &d.user,
+                );
+            }
+            if let Some(w) = &coin.wallet {
+                check_cookie(
+                    format!("coins[{i}].wallet.cookie_file"),
+                    &w.cookie_file,
+                    &w.user,
+                );
+            }
             for (j, d) in coin.daemons.iter().enumerate() {
                 if !d.url.starts_with("http://") {
                     push(

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use defpool_core::coin::Family;
 
-pub use self::bitcoin::BitcoinDaemon;
+pub use self::bitcoin::{AddressCheck, BitcoinDaemon, ChainInfo, MiningInfo, SubmitOutcome};
 pub use self::monero::{MoneroDaemon, TxLocation};
 pub use rpc::{JsonRpcClient, RpcError};
 
@@ -130,6 +130,9 @@ impl DaemonSet {
 fn build(family: Family, d: &DaemonConfig) -> Result<Box<dyn ChainView>, RpcError> {
     Ok(match family {
         Family::Monero => Box::new(MoneroDaemon::new(&d.url)?),
-        Family::Bitcoin => Box::new(BitcoinDaemon::new(&d.url, &d.user, &d.password)?),
+        Family::Bitcoin => match &d.cookie_file {
+            Some(cookie) => Box::new(BitcoinDaemon::with_cookie_file(&d.url, cookie)?),
+            None => Box::new(BitcoinDaemon::new(&d.url, &d.user, &d.password)?),
+        },
     })
 }

@@ -49,6 +49,9 @@ pub struct JsonRpcClient {
     http: reqwest::Client,
     url: String,
     auth: Option<(String, String)>,
+    /// Bitcoin Core's `.cookie` (`__cookie__:PASSWORD`), read at each call because the
+    /// daemon writes a new one whenever it restarts.
+    cookie_file: Option<std::path::PathBuf>,
 }
 
 impl JsonRpcClient {
@@ -65,7 +68,36 @@ impl JsonRpcClient {
             http,
             url: url.to_string(),
             auth: (!user.is_empty()).then(|| (user.to_string(), password.to_string())),
+            cookie_file: None,
         })
+    }
+
+    /// Authenticates with a cookie file instead of a user and password.
+    pub fn with_cookie_file(mut self, path: &std::path::Path) -> Self {
+        self.cookie_file = Some(path.to_path_buf());
+        self.auth = None;
+        self
+    }
+
+    /// The credentials of the next request.
+    fn credentials(&self) -> Result<Option<(String, String)>, RpcError> {
+        let Some(path) = &self.cookie_file else {
+            return Ok(self.auth.clone());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| RpcError::Unreachable {
+            url: self.url.clone(),
+            message: format!("cannot read the cookie file {}: {e}", path.display()),
+            connect_failed: true,
+        })?;
+        let (user, password) =
+            text.trim()
+                .split_once(':')
+                .ok_or_else(|| RpcError::Unreachable {
+                    url: self.url.clone(),
+                    message: format!("{} is not a USER:PASSWORD cookie", path.display()),
+                    connect_failed: true,
+                })?;
+        Ok(Some((user.to_string(), password.to_string())))
     }
 
     pub fn url(&self) -> &str {
@@ -83,7 +115,7 @@ impl JsonRpcClient {
         let url = format!("{}{}", self.url.trim_end_matches('/'), path);
         let body = json!({"jsonrpc": "2.0", "id": "defpool", "method": method, "params": params});
         let mut req = self.http.post(&url).json(&body);
-        if let Some((u, p)) = &self.auth {
+        if let Some((u, p)) = self.credentials()? {
             req = req.basic_auth(u, Some(p));
         }
         let resp = req.send().await.map_err(|e| RpcError::Unreachable {
@@ -143,7 +175,7 @@ impl JsonRpcClient {
     ) -> Result<T, RpcError> {
         let url = format!("{}{}", self.url.trim_end_matches('/'), path);
         let mut req = self.http.post(&url).json(&body);
-        if let Some((u, p)) = &self.auth {
+        if let Some((u, p)) = self.credentials()? {
             req = req.basic_auth(u, Some(p));
         }
         let resp = req.send().await.map_err(|e| RpcError::Unreachable {

@@ -1,5 +1,6 @@
 //! Payouts: requests (with their rules), wallets, and the processor that sends them.
 
+pub mod bitcoin_wallet;
 pub mod monero_wallet;
 pub mod processor;
 pub mod requests;

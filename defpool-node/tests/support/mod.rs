@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod litecoin;
 pub mod monero;
 pub mod node;
 pub mod pool;
