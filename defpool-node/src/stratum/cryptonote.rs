@@ -21,13 +21,11 @@ use defpool_core::stratum::identity::{
 use defpool_core::vardiff::Vardiff;
 use defpool_core::{address, Amount};
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::lines::{LineBuffer, LineError};
+use super::transport::{MinerRead, MinerWrite};
 use super::PortContext;
 use crate::accounting::FoundBlock;
 use crate::mining::monero_source::RESERVE_SIZE;
@@ -66,7 +64,8 @@ struct SessionJob {
     nonces: Vec<u32>,
 }
 
-struct Session {
+/// A session writing to `W`: the write half of a plain TCP or a TLS connection.
+struct Session<W> {
     ctx: Arc<PortContext>,
     peer: SocketAddr,
     /// Session id sent to the miner as hex in the login result.
@@ -82,7 +81,7 @@ struct Session {
     invalid_shares: u32,
     bad_window_start: Instant,
     bad_in_window: u32,
-    writer: OwnedWriteHalf,
+    writer: W,
 }
 
 /// Why a session ends, for the log.
@@ -91,15 +90,18 @@ enum End {
     Reason(String),
 }
 
-pub async fn run_session(
-    socket: TcpStream,
+/// Serves one miner over `reader` and `writer` (the halves of one connection) until it
+/// leaves, misbehaves or the node stops. Returns the writer, for a TLS connection to
+/// be closed cleanly.
+pub async fn run_session<R: MinerRead, W: MinerWrite>(
+    mut reader: R,
+    writer: W,
     peer: SocketAddr,
     ctx: Arc<PortContext>,
     stop: watch::Receiver<bool>,
-) {
+) -> W {
     let session_no = ctx.shared.session_id();
     {
-        let (mut reader, writer) = socket.into_split();
         let mut extra_nonce = [0u8; RESERVE_SIZE];
         extra_nonce[..4].copy_from_slice(&ctx.shared.extra_nonce().to_le_bytes());
         let mut session = Session {
@@ -125,11 +127,12 @@ pub async fn run_session(
             End::Closed => tracing::debug!("session closed by the miner"),
             End::Reason(r) => tracing::info!(reason = %r, "session closed"),
         }
+        session.writer
     }
 }
 
-impl Session {
-    async fn run(&mut self, reader: &mut OwnedReadHalf, mut stop: watch::Receiver<bool>) -> End {
+impl<W: MinerWrite> Session<W> {
+    async fn run<R: MinerRead>(&mut self, reader: &mut R, mut stop: watch::Receiver<bool>) -> End {
         let mut jobs_rx = self.ctx.source.subscribe();
         // Holds only an unfinished line between reads: empty (no heap) while idle.
         let mut pending = LineBuffer::new(self.ctx.settings.max_line_bytes);
@@ -140,11 +143,8 @@ impl Session {
         tokio::pin!(idle_timer);
         loop {
             tokio::select! {
-                r = reader.readable() => {
-                    if let Err(e) = r {
-                        return End::Reason(e.to_string());
-                    }
-                    let lines = match pending.read_from(reader) {
+                r = pending.read_from(reader) => {
+                    let lines = match r {
                         Ok(Some(lines)) => lines,
                         Ok(None) => continue,
                         Err(LineError::Closed) => return End::Closed,
@@ -197,17 +197,12 @@ impl Session {
     }
 
     async fn send(&mut self, bytes: &[u8]) -> Result<(), End> {
-        // Almost always the socket takes the whole line at once: no timer needed.
-        let rest = match self.writer.try_write(bytes) {
-            Ok(n) if n == bytes.len() => return Ok(()),
-            Ok(n) => &bytes[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => bytes,
-            Err(e) => return Err(End::Reason(format!("write failed: {e}"))),
-        };
-        match tokio::time::timeout(WRITE_TIMEOUT, self.writer.write_all(rest)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(End::Reason(format!("write failed: {e}"))),
-            Err(_) => Err(End::Reason("miner does not read; write timed out".into())),
+        match self.writer.send(bytes, WRITE_TIMEOUT).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                Err(End::Reason("miner does not read; write timed out".into()))
+            }
+            Err(e) => Err(End::Reason(format!("write failed: {e}"))),
         }
     }
 

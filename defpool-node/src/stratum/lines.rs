@@ -2,9 +2,9 @@
 //!
 //! A session holds only the unfinished tail of a line between reads, usually
 //! nothing, so tens of thousands of idle miners cost no read buffers. Data is read
-//! when the socket is readable, into a buffer that lives only for that read.
+//! when the connection has some, into a buffer that lives only for that read.
 
-use tokio::net::tcp::OwnedReadHalf;
+use super::transport::MinerRead;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LineError {
@@ -22,9 +22,6 @@ pub struct LineBuffer {
     max: usize,
 }
 
-/// Bytes read per readiness event at most; a request line is far smaller.
-const READ_CHUNK: usize = 4096;
-
 impl LineBuffer {
     pub fn new(max: usize) -> Self {
         LineBuffer {
@@ -33,11 +30,14 @@ impl LineBuffer {
         }
     }
 
-    /// Reads what the socket has now. Returns the complete lines received (separated
-    /// by `\n`, the final newline removed), or `None` when no line is complete yet.
-    pub fn read_from(&mut self, reader: &OwnedReadHalf) -> Result<Option<Vec<u8>>, LineError> {
-        self.partial.reserve(READ_CHUNK);
-        match reader.try_read_buf(&mut self.partial) {
+    /// Waits for data and reads what the connection has. Returns the complete lines
+    /// received (separated by `\n`, the final newline removed), or `None` when no line
+    /// is complete yet. Cancel-safe: nothing is lost when the wait is dropped.
+    pub async fn read_from<R: MinerRead>(
+        &mut self,
+        reader: &mut R,
+    ) -> Result<Option<Vec<u8>>, LineError> {
+        match reader.read_into(&mut self.partial).await {
             Ok(0) => return Err(LineError::Closed),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -79,6 +79,7 @@ impl LineBuffer {
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
+    use tokio::net::tcp::OwnedReadHalf;
 
     async fn pair() -> (tokio::net::TcpStream, OwnedReadHalf) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -91,52 +92,62 @@ mod tests {
         (client, read)
     }
 
-    async fn next(buf: &mut LineBuffer, r: &OwnedReadHalf) -> Result<Option<Vec<u8>>, LineError> {
+    /// The next complete lines, reading as often as it takes.
+    async fn next<R: MinerRead>(buf: &mut LineBuffer, r: &mut R) -> Result<Vec<u8>, LineError> {
         loop {
-            r.readable().await.unwrap();
-            match buf.read_from(r)? {
-                Some(lines) => return Ok(Some(lines)),
-                None => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
-            }
-            if buf.partial.is_empty() {
-                return Ok(None);
+            if let Some(lines) = buf.read_from(r).await? {
+                return Ok(lines);
             }
         }
     }
 
     #[tokio::test]
     async fn splits_lines_keeps_partial_and_frees_the_buffer() {
-        let (mut client, read) = pair().await;
+        let (mut client, mut read) = pair().await;
         let mut buf = LineBuffer::new(64);
         client.write_all(b"{\"a\":1}\r\nsecond\nthi").await.unwrap();
-        let lines = next(&mut buf, &read).await.unwrap().unwrap();
+        let lines = next(&mut buf, &mut read).await.unwrap();
         assert_eq!(lines, b"{\"a\":1}\r\nsecond");
         assert_eq!(buf.partial, b"thi");
         client.write_all(b"rd\n").await.unwrap();
-        let lines = next(&mut buf, &read).await.unwrap().unwrap();
+        let lines = next(&mut buf, &mut read).await.unwrap();
         assert_eq!(lines, b"third");
         assert_eq!(buf.partial.capacity(), 0, "no buffer kept while idle");
     }
 
     #[tokio::test]
     async fn enforces_the_limit_and_sees_the_close() {
-        let (mut client, read) = pair().await;
+        let (mut client, mut read) = pair().await;
         let mut buf = LineBuffer::new(50);
         client.write_all(&[b'x'; 100]).await.unwrap();
-        let mut result = Ok(None);
-        for _ in 0..20 {
-            read.readable().await.unwrap();
-            result = buf.read_from(&read);
-            if result.is_err() {
-                break;
-            }
-        }
-        assert!(matches!(result, Err(LineError::TooLong(50))));
+        assert!(matches!(
+            next(&mut buf, &mut read).await,
+            Err(LineError::TooLong(50))
+        ));
 
-        let (client, read) = pair().await;
+        let (client, mut read) = pair().await;
         drop(client);
-        read.readable().await.unwrap();
         let mut buf = LineBuffer::new(50);
-        assert!(matches!(buf.read_from(&read), Err(LineError::Closed)));
+        assert!(matches!(
+            buf.read_from(&mut read).await,
+            Err(LineError::Closed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn reads_lines_through_a_split_stream_as_tls_does() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let (mut read, _write) = tokio::io::split(server);
+        let mut buf = LineBuffer::new(64);
+        client.write_all(b"one\ntw").await.unwrap();
+        assert_eq!(next(&mut buf, &mut read).await.unwrap(), b"one");
+        client.write_all(b"o\n").await.unwrap();
+        assert_eq!(next(&mut buf, &mut read).await.unwrap(), b"two");
+        assert_eq!(buf.partial.capacity(), 0, "no buffer kept while idle");
+        drop(client);
+        assert!(matches!(
+            buf.read_from(&mut read).await,
+            Err(LineError::Closed)
+        ));
     }
 }

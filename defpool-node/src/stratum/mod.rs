@@ -6,6 +6,7 @@
 
 pub mod cryptonote;
 pub mod lines;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -205,7 +206,8 @@ pub async fn serve(listener: TcpListener, ctx: Arc<PortContext>, mut stop: watch
         let ctx = ctx.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            cryptonote::run_session(socket, peer, ctx, stop).await;
+            let (reader, writer) = socket.into_split();
+            cryptonote::run_session(reader, writer, peer, ctx, stop).await;
             drop(slot);
         });
     }
