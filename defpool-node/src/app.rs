@@ -255,6 +255,14 @@ async fn start_stratum(
             max_jump: v.max_jump,
             ..VardiffConfig::default()
         });
+        // Checked by the config validation; read again here to serve.
+        let tls = port
+            .tls
+            .as_ref()
+            .map(stratum::tls::load)
+            .transpose()
+            .with_context(|| format!("ports[{i}].tls"))?;
+        let fingerprint = tls.as_ref().map(|t| t.fingerprint.clone());
         let ctx = Arc::new(PortContext {
             port: port.clone(),
             coin: coin.clone(),
@@ -264,10 +272,21 @@ async fn start_stratum(
             verifier,
             sink: sink.clone(),
             shared: shared.clone(),
+            tls,
         });
         let listener = bind_stratum(port.listen)
             .with_context(|| format!("cannot listen on {} (ports[{i}].listen)", port.listen))?;
-        tracing::info!(listen = %port.listen, coin = spec.symbol, "stratum port listening");
+        match fingerprint {
+            Some(fingerprint) => tracing::info!(
+                listen = %port.listen,
+                coin = spec.symbol,
+                tls_fingerprint = %fingerprint,
+                "stratum port listening (TLS)"
+            ),
+            None => {
+                tracing::info!(listen = %port.listen, coin = spec.symbol, "stratum port listening")
+            }
+        }
         tasks.push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
     }
     Ok(StratumTasks {

@@ -368,6 +368,21 @@ pub struct PortConfig {
     pub authority_secret_key: Option<String>,
     #[serde(default)]
     pub certificate_validity: Option<String>,
+    /// Serve this port over TLS (xmrig's `"tls": true`) instead of plain TCP.
+    #[serde(default)]
+    pub tls: Option<PortTlsConfig>,
+}
+
+/// The certificate and key of a TLS port, as PEM files (relative paths are from the
+/// node's working directory).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PortTlsConfig {
+    /// Certificate chain, the port's own certificate first.
+    pub cert: PathBuf,
+    /// The certificate's private key (PKCS#8, PKCS#1 RSA or SEC1 EC); may be the same
+    /// file as `cert`.
+    pub key: PathBuf,
 }
 
 fn default_port_difficulty() -> f64 {
@@ -516,7 +531,8 @@ impl Config {
             .find(|c| c.symbol.eq_ignore_ascii_case(symbol))
     }
 
-    /// Checks every rule and returns all problems at once.
+    /// Checks every rule and returns all problems at once. A TLS port's certificate
+    /// and key files are read and checked too.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
         let mut push = |key: String, problem: String| problems.push(ConfigProblem { key, problem });
@@ -772,6 +788,13 @@ impl Config {
                     k("authority_secret_key"),
                     "an sv2 port needs authority_public_key and authority_secret_key".into(),
                 );
+            }
+            // The files are read here, not at first use, so a missing or wrong one
+            // stops the start with the key named like any other config problem.
+            if let Some(tls) = &port.tls {
+                if let Err(e) = crate::stratum::tls::load(tls) {
+                    push(k(&format!("tls.{}", e.file().key())), e.to_string());
+                }
             }
         }
 

@@ -44,6 +44,12 @@ pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
             st.refused_banned.load(Ordering::Relaxed),
         );
         metric(
+            "defpool_stratum_tls_handshake_failures_total",
+            "counter",
+            "Connections to a TLS port that failed or timed out in the TLS handshake.",
+            st.tls_handshake_failures.load(Ordering::Relaxed),
+        );
+        metric(
             "defpool_shares_accepted_total",
             "counter",
             "Shares accepted.",

@@ -2,10 +2,12 @@
 //!
 //! The accept loop owns the limits that protect the node as a whole: banned
 //! addresses and the file-descriptor budget (a full node refuses new miners with a
-//! rate-limited log line and a counter, and keeps serving the ones it has).
+//! rate-limited log line and a counter, and keeps serving the ones it has). On a TLS
+//! port the handshake happens in the session's task, never in the accept loop.
 
 pub mod cryptonote;
 pub mod lines;
+pub mod tls;
 pub mod transport;
 
 use std::collections::HashMap;
@@ -39,6 +41,8 @@ pub struct StratumShared {
     pub refused_full: AtomicU64,
     /// Connections refused because their address is banned.
     pub refused_banned: AtomicU64,
+    /// Connections to a TLS port that failed or timed out in the handshake.
+    pub tls_handshake_failures: AtomicU64,
     last_full_log: Mutex<Option<Instant>>,
     warned_high: std::sync::atomic::AtomicBool,
     pub shares_accepted: AtomicU64,
@@ -59,6 +63,7 @@ impl StratumShared {
             max_sessions,
             refused_full: AtomicU64::new(0),
             refused_banned: AtomicU64::new(0),
+            tls_handshake_failures: AtomicU64::new(0),
             last_full_log: Mutex::new(None),
             warned_high: std::sync::atomic::AtomicBool::new(false),
             shares_accepted: AtomicU64::new(0),
@@ -173,6 +178,8 @@ pub struct PortContext {
     pub verifier: Arc<RandomxVerifier>,
     pub sink: ShareSink,
     pub shared: Arc<StratumShared>,
+    /// The port's TLS server side; `None` for plain TCP.
+    pub tls: Option<tls::PortTls>,
 }
 
 /// Accepts miners on `listener` until `stop` flips.
@@ -203,12 +210,28 @@ pub async fn serve(listener: TcpListener, ctx: Arc<PortContext>, mut stop: watch
             continue;
         };
         let _ = socket.set_nodelay(true);
-        let ctx = ctx.clone();
         let stop = stop.clone();
-        tokio::spawn(async move {
-            let (reader, writer) = socket.into_split();
-            cryptonote::run_session(reader, writer, peer, ctx, stop).await;
-            drop(slot);
-        });
+        // Two task types, so a plain session's task is not sized for TLS state.
+        match &ctx.tls {
+            None => {
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    let (reader, writer) = socket.into_split();
+                    cryptonote::run_session(reader, writer, peer, ctx, stop).await;
+                    drop(slot);
+                });
+            }
+            Some(tls) => {
+                let acceptor = tls.acceptor.clone();
+                tokio::spawn(tls::serve_connection(
+                    acceptor,
+                    socket,
+                    peer,
+                    ctx.clone(),
+                    stop,
+                    slot,
+                ));
+            }
+        }
     }
 }

@@ -7,13 +7,12 @@ use std::time::Duration;
 use defpool_core::pow::{check_hash, difficulty_from_job_target};
 use defpool_core::randomx::{RandomxKey, RandomxMode, RandomxVm};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 pub struct XmrMiner {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: BufReader<Box<dyn AsyncRead + Send + Unpin>>,
+    writer: Box<dyn AsyncWrite + Send + Unpin>,
     next_id: u64,
     pub session: Option<String>,
     /// The newest job the pool sent.
@@ -36,9 +35,18 @@ impl XmrMiner {
     pub async fn connect(addr: &str) -> XmrMiner {
         let stream = TcpStream::connect(addr).await.expect("connect to stratum");
         let (r, w) = stream.into_split();
+        XmrMiner::over(Box::new(r), Box::new(w))
+    }
+
+    /// A miner on an established connection (a TLS stream, for instance), given as
+    /// its read and write halves.
+    pub fn over(
+        reader: Box<dyn AsyncRead + Send + Unpin>,
+        writer: Box<dyn AsyncWrite + Send + Unpin>,
+    ) -> XmrMiner {
         XmrMiner {
-            reader: BufReader::new(r),
-            writer: w,
+            reader: BufReader::new(reader),
+            writer,
             next_id: 1,
             session: None,
             job: None,
@@ -49,7 +57,9 @@ impl XmrMiner {
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.writer.write_all(bytes).await
+        self.writer.write_all(bytes).await?;
+        // A TLS stream holds written data until flushed.
+        self.writer.flush().await
     }
 
     /// The next line from the pool as JSON; `None` when the pool closed the connection.
@@ -79,7 +89,7 @@ impl XmrMiner {
             "{}\n",
             json!({"id": id, "jsonrpc": "2.0", "method": method, "params": params})
         );
-        self.writer.write_all(line.as_bytes()).await.expect("send");
+        self.send_raw(line.as_bytes()).await.expect("send");
         loop {
             let v = self
                 .read()
