@@ -11,6 +11,7 @@ use defpool_core::coin::Family;
 use tokio::sync::watch;
 
 use defpool_core::randomx::RandomxMode;
+use defpool_core::job::bitcoin::script_pubkey_for;
 use defpool_core::vardiff::VardiffConfig;
 
 use crate::accounting::{BalanceUpdater, ShareSink};
@@ -18,13 +19,13 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::config::{Mode, Protocol, RandomxModeConfig};
 use crate::daemon::DaemonSet;
-use crate::daemon::MoneroDaemon;
-use crate::mining::{MoneroSource, RandomxVerifier};
+use crate::daemon::{BitcoinDaemon, MoneroDaemon};
+use crate::mining::{BitcoinSource, JobSource, MoneroSource, RandomxVerifier};
 use crate::payout::bitcoin_wallet::BitcoinWallet;
 use crate::payout::monero_wallet::MoneroWallet;
 use crate::payout::{PayoutProcessor, Wallet};
 use crate::store::Store;
-use crate::stratum::{self, PortContext, StratumShared};
+use crate::stratum::{self, BitcoinWork, MoneroWork, PortContext, StratumShared};
 
 /// Runs the node until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -178,7 +179,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// The running stratum side: job sources per coin and the tasks to await on stop.
 struct StratumTasks {
-    sources: BTreeMap<String, Arc<MoneroSource>>,
+    sources: BTreeMap<String, JobSource>,
     shared: Option<Arc<StratumShared>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -189,7 +190,7 @@ async fn start_stratum(
     sink: &ShareSink,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<StratumTasks> {
-    let mut sources: BTreeMap<String, Arc<MoneroSource>> = BTreeMap::new();
+    let mut sources: BTreeMap<String, JobSource> = BTreeMap::new();
     let mut tasks = Vec::new();
     if config.ports.is_empty() {
         return Ok(StratumTasks {
@@ -209,44 +210,14 @@ async fn start_stratum(
             format!("ports[{i}].coin: profit switching (\"auto\") is not available in this version")
         })?;
         let spec = coin.spec();
-        if spec.family != Family::Monero
-            || port.protocol != Protocol::Sv1
-            || coin.mode == Mode::Proxy
-        {
+        if port.protocol != Protocol::Sv1 || coin.mode == Mode::Proxy {
             anyhow::bail!(
-                "ports[{i}]: this version serves Monero pool/solo mining over sv1 only ({} {:?} {:?} is not available yet)",
+                "ports[{i}]: this version serves pool and solo mining over sv1 only ({} {:?} {:?} is not available yet)",
                 spec.symbol,
                 port.protocol,
                 coin.mode
             );
         }
-        let source = match sources.get(spec.symbol) {
-            Some(s) => s.clone(),
-            None => {
-                let daemons = coin
-                    .daemons
-                    .iter()
-                    .map(|d| MoneroDaemon::new(&d.url))
-                    .collect::<Result<Vec<_>, _>>()
-                    .with_context(|| format!("daemons of {}", spec.symbol))?;
-                anyhow::ensure!(
-                    !daemons.is_empty(),
-                    "coins: {} needs a daemon to serve ports[{i}]",
-                    spec.symbol
-                );
-                let source = MoneroSource::new(daemons, coin.pool_address.clone());
-                tasks.push(tokio::spawn(source.clone().run(
-                    config.stratum.block_poll_interval,
-                    config.stratum.template_refresh,
-                    stop.clone(),
-                )));
-                sources.insert(spec.symbol.to_string(), source.clone());
-                source
-            }
-        };
-        let verifier = verifier
-            .get_or_insert_with(|| RandomxVerifier::start(config.stratum.verify_threads, mode))
-            .clone();
         let vardiff = port.vardiff.as_ref().map(|v| VardiffConfig {
             target_seconds: v.target_seconds,
             min: v.min,
@@ -263,17 +234,6 @@ async fn start_stratum(
             .transpose()
             .with_context(|| format!("ports[{i}].tls"))?;
         let fingerprint = tls.as_ref().map(|t| t.fingerprint.clone());
-        let ctx = Arc::new(PortContext {
-            port: port.clone(),
-            coin: coin.clone(),
-            settings: config.stratum.clone(),
-            vardiff,
-            source,
-            verifier,
-            sink: sink.clone(),
-            shared: shared.clone(),
-            tls,
-        });
         let listener = bind_stratum(port.listen)
             .with_context(|| format!("cannot listen on {} (ports[{i}].listen)", port.listen))?;
         match fingerprint {
@@ -287,7 +247,93 @@ async fn start_stratum(
                 tracing::info!(listen = %port.listen, coin = spec.symbol, "stratum port listening")
             }
         }
-        tasks.push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
+        macro_rules! context {
+            ($work:expr) => {
+                Arc::new(PortContext {
+                    port: port.clone(),
+                    coin: coin.clone(),
+                    settings: config.stratum.clone(),
+                    vardiff,
+                    work: $work,
+                    sink: sink.clone(),
+                    shared: shared.clone(),
+                    tls,
+                })
+            };
+        }
+        match spec.family {
+            Family::Monero => {
+                let source = match sources.get(spec.symbol) {
+                    Some(JobSource::Monero(s)) => s.clone(),
+                    _ => {
+                        let daemons = coin
+                            .daemons
+                            .iter()
+                            .map(|d| MoneroDaemon::new(&d.url))
+                            .collect::<Result<Vec<_>, _>>()
+                            .with_context(|| format!("daemons of {}", spec.symbol))?;
+                        anyhow::ensure!(
+                            !daemons.is_empty(),
+                            "coins: {} needs a daemon to serve ports[{i}]",
+                            spec.symbol
+                        );
+                        let source = MoneroSource::new(daemons, coin.pool_address.clone());
+                        tasks.push(tokio::spawn(source.clone().run(
+                            config.stratum.block_poll_interval,
+                            config.stratum.template_refresh,
+                            stop.clone(),
+                        )));
+                        sources.insert(spec.symbol.to_string(), JobSource::Monero(source.clone()));
+                        source
+                    }
+                };
+                let verifier = verifier
+                    .get_or_insert_with(|| {
+                        RandomxVerifier::start(config.stratum.verify_threads, mode)
+                    })
+                    .clone();
+                let ctx = context!(MoneroWork { source, verifier });
+                tasks.push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
+            }
+            Family::Bitcoin => {
+                let source = match sources.get(spec.symbol) {
+                    Some(JobSource::Bitcoin(s)) => s.clone(),
+                    _ => {
+                        let daemons = coin
+                            .daemons
+                            .iter()
+                            .map(|d| match &d.cookie_file {
+                                Some(cookie) => BitcoinDaemon::with_cookie_file(&d.url, cookie),
+                                None => BitcoinDaemon::new(&d.url, &d.user, &d.password),
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                            .with_context(|| format!("daemons of {}", spec.symbol))?;
+                        anyhow::ensure!(
+                            !daemons.is_empty(),
+                            "coins: {} needs a daemon to serve ports[{i}]",
+                            spec.symbol
+                        );
+                        // The config validation already checked the address.
+                        let script = script_pubkey_for(spec, coin.network, &coin.pool_address)
+                            .with_context(|| {
+                                format!("coins: {} pool_address", spec.symbol)
+                            })?;
+                        let source = BitcoinSource::new(spec, daemons, script);
+                        tasks.push(tokio::spawn(source.clone().run(
+                            config.stratum.block_poll_interval,
+                            config.stratum.template_refresh,
+                            stop.clone(),
+                        )));
+                        sources
+                            .insert(spec.symbol.to_string(), JobSource::Bitcoin(source.clone()));
+                        source
+                    }
+                };
+                let ctx = context!(BitcoinWork { source });
+                tasks.push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
+            }
+        }
+
     }
     Ok(StratumTasks {
         sources,

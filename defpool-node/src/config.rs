@@ -679,8 +679,6 @@ impl Config {
                 Ok(_) => {}
                 Err(e) => push(k("min_payout"), e.to_string()),
             }
-            // The daemon/wallet client speaks plain HTTP (keep them on loopback or
-            // behind a tunnel); an https URL would only fail later at run time.
             let mut check_cookie = |key: String, cookie: &Option<PathBuf>, user: &str| {
                 if cookie.is_none() {
                     return;
@@ -709,6 +707,8 @@ impl Config {
                     &w.user,
                 );
             }
+            // The daemon/wallet client speaks plain HTTP (keep them on loopback or
+            // behind a tunnel); an https URL would only fail later at run time.
             for (j, d) in coin.daemons.iter().enumerate() {
                 if !d.url.starts_with("http://") {
                     push(
@@ -1208,9 +1208,9 @@ mod tests {
 
     #[test]
     fn bad_values_are_named_by_key() {
-        let err = Config::from_toml_str(&format!(
-            "[[coins]]\nsymbol = \"XMR\"\npool_address = \"4notanaddress\"\nfee_percent = 150.0\nmin_payout = \"abc\"\n\n[[coins]]\nsymbol = \"DOGE\"\npool_address = \"x\"\n\n[[ports]]\nlisten = \"0.0.0.0:3333\"\nprotocol = \"sv1\"\ncoin = \"LTC\"\n"
-        ))
+        let err = Config::from_toml_str(
+            "[[coins]]\nsymbol = \"XMR\"\npool_address = \"4notanaddress\"\nfee_percent = 150.0\nmin_payout = \"abc\"\n\n[[coins]]\nsymbol = \"DOGE\"\npool_address = \"x\"\n\n[[ports]]\nlisten = \"0.0.0.0:3333\"\nprotocol = \"sv1\"\ncoin = \"LTC\"\n",
+        )
         .unwrap_err();
         let ConfigError::Invalid(problems) = err else {
             panic!("expected validation errors, got {err}");

@@ -36,7 +36,7 @@ pub struct AppState {
     pub daemons: BTreeMap<String, Arc<DaemonSet>>,
     pub wallets: BTreeMap<String, Arc<dyn Wallet>>,
     /// Job sources of the coins served on stratum ports.
-    pub sources: BTreeMap<String, Arc<crate::mining::MoneroSource>>,
+    pub sources: BTreeMap<String, crate::mining::JobSource>,
     /// Stratum counters, when the node serves stratum ports.
     pub stratum: Option<Arc<crate::stratum::StratumShared>>,
     pub sink: crate::accounting::ShareSink,

@@ -15,6 +15,7 @@ use defpool_core::stratum::cryptonote::{
     job_notification, parse_request, response_error, response_ok, ClientRequest, Job, LoginParams,
     SubmitParams,
 };
+use defpool_core::stratum::dialect::{detect_dialect, Dialect};
 use defpool_core::stratum::identity::{
     parse_identity, sanitize_worker, MinerIdentity, DEFAULT_WORKER,
 };
@@ -26,7 +27,7 @@ use tracing::Instrument;
 
 use super::lines::{LineBuffer, LineError};
 use super::transport::{MinerRead, MinerWrite};
-use super::PortContext;
+use super::{MoneroWork, PortContext};
 use crate::accounting::FoundBlock;
 use crate::mining::monero_source::RESERVE_SIZE;
 use crate::mining::MoneroJob;
@@ -66,7 +67,7 @@ struct SessionJob {
 
 /// A session writing to `W`: the write half of a plain TCP or a TLS connection.
 struct Session<W> {
-    ctx: Arc<PortContext>,
+    ctx: Arc<PortContext<MoneroWork>>,
     peer: SocketAddr,
     /// Session id sent to the miner as hex in the login result.
     id: u64,
@@ -97,7 +98,7 @@ pub async fn run_session<R: MinerRead, W: MinerWrite>(
     mut reader: R,
     writer: W,
     peer: SocketAddr,
-    ctx: Arc<PortContext>,
+    ctx: Arc<PortContext<MoneroWork>>,
     stop: watch::Receiver<bool>,
 ) -> W {
     let session_no = ctx.shared.session_id();
@@ -133,7 +134,7 @@ pub async fn run_session<R: MinerRead, W: MinerWrite>(
 
 impl<W: MinerWrite> Session<W> {
     async fn run<R: MinerRead>(&mut self, reader: &mut R, mut stop: watch::Receiver<bool>) -> End {
-        let mut jobs_rx = self.ctx.source.subscribe();
+        let mut jobs_rx = self.ctx.work.source.subscribe();
         // Holds only an unfinished line between reads: empty (no heap) while idle.
         let mut pending = LineBuffer::new(self.ctx.settings.max_line_bytes);
         let idle = self.ctx.settings.idle_timeout;
@@ -226,6 +227,20 @@ impl<W: MinerWrite> Session<W> {
         let (id, request) = match parse_request(line) {
             Ok(v) => v,
             Err(e) => {
+                // A cpuminer pointed at this port: say what the port speaks and close,
+                // rather than answering "unknown method" forever.
+                if self.identity.is_none()
+                    && self.bad_in_window == 0
+                    && detect_dialect(line) == Some(Dialect::Bitcoin)
+                {
+                    let message = format!(
+                        "This port speaks the CryptoNote (xmrig) dialect for {}; use a Bitcoin-dialect port for Bitcoin-family coins",
+                        self.ctx.coin.spec().symbol
+                    );
+                    let id = e.id().cloned().unwrap_or(Value::Null);
+                    let _ = self.send(&response_error(&id, -1, &message)).await;
+                    return Err(End::Reason("miner speaks the Bitcoin dialect".into()));
+                }
                 tracing::debug!(error = %e, "malformed request");
                 let id = e.id().cloned().unwrap_or(Value::Null);
                 self.send(&response_error(&id, -1, &e.to_string())).await?;
@@ -240,7 +255,7 @@ impl<W: MinerWrite> Session<W> {
                         .send(&response_error(&id, -1, reply::UNAUTHENTICATED))
                         .await;
                 }
-                match self.ctx.source.current() {
+                match self.ctx.work.source.current() {
                     Some(job) => {
                         let j = self.new_job(job);
                         self.send(&response_ok(&id, &j)).await
@@ -296,7 +311,7 @@ impl<W: MinerWrite> Session<W> {
             .await?;
             return Err(End::Reason(format!("bad address: {e}")));
         }
-        let Some(job) = self.ctx.source.current() else {
+        let Some(job) = self.ctx.work.source.current() else {
             self.send(&response_error(id, -1, reply::NO_JOB)).await?;
             return Err(End::Reason("no job yet".into()));
         };
@@ -456,7 +471,7 @@ impl<W: MinerWrite> Session<W> {
         let Some(index) = job_id.and_then(|jid| self.jobs.iter().position(|j| j.id == jid)) else {
             return self.reject(id, reply::INVALID_JOB_ID, false).await;
         };
-        let current = self.ctx.source.current();
+        let current = self.ctx.work.source.current();
         let job = self.jobs[index].job.clone();
         let difficulty = self.jobs[index].difficulty;
         let is_current_block = current.as_ref().is_some_and(|c| c.height == job.height);
@@ -487,7 +502,7 @@ impl<W: MinerWrite> Session<W> {
             || rand::random::<u32>() % 100 < self.ctx.settings.trust_sample_percent;
         let hash = if must_verify {
             let seed = hex::decode(&job.seed_hash).unwrap_or_default();
-            match self.ctx.verifier.hash(&seed, blob.clone()).await {
+            match self.ctx.work.verifier.hash(&seed, blob.clone()).await {
                 Ok(h) => {
                     if h != submit.result {
                         tracing::warn!("share hash does not match RandomX");
@@ -544,7 +559,7 @@ impl<W: MinerWrite> Session<W> {
 
         if is_current_block
             && check_hash(&hash, job.network_difficulty)
-            && self.ctx.source.claim_height(job.height)
+            && self.ctx.work.source.claim_height(job.height)
         {
             self.submit_block(job.clone(), submit.nonce, &blob, identity.clone(), solo);
         }
@@ -574,7 +589,7 @@ impl<W: MinerWrite> Session<W> {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, "cannot assemble the block");
-                self.ctx.source.release_height(job.height);
+                self.ctx.work.source.release_height(job.height);
                 return;
             }
         };
@@ -589,7 +604,7 @@ impl<W: MinerWrite> Session<W> {
 }
 
 async fn submit_block_task(
-    ctx: Arc<PortContext>,
+    ctx: Arc<PortContext<MoneroWork>>,
     job: Arc<MoneroJob>,
     block: Vec<u8>,
     hash: String,
@@ -598,14 +613,14 @@ async fn submit_block_task(
 ) {
     {
         let job = &*job;
-        match ctx.source.submit_block(&hex::encode(&block)).await {
+        match ctx.work.source.submit_block(&hex::encode(&block)).await {
             Ok(()) => {
                 tracing::info!(height = job.height, %hash, miner = %identity.address, "block found and accepted by the daemon");
                 ctx.shared
                     .blocks_found
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 // Fetch the next template now instead of at the next poll tick.
-                ctx.source.wake();
+                ctx.work.source.wake();
                 let coin = &ctx.coin;
                 let found = FoundBlock {
                     block: NewBlock {
@@ -634,7 +649,7 @@ async fn submit_block_task(
                 }
             }
             Err(e) => {
-                ctx.source.release_height(job.height);
+                ctx.work.source.release_height(job.height);
                 if e.is_transient() {
                     tracing::error!(height = job.height, %hash, error = %e, "no daemon could be reached to submit the block");
                 } else {

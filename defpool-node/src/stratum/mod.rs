@@ -5,6 +5,7 @@
 //! rate-limited log line and a counter, and keeps serving the ones it has). On a TLS
 //! port the handshake happens in the session's task, never in the accept loop.
 
+pub mod bitcoin;
 pub mod cryptonote;
 pub mod lines;
 pub mod tls;
@@ -22,7 +23,8 @@ use tokio::sync::watch;
 
 use crate::accounting::ShareSink;
 use crate::config::{CoinConfig, PortConfig, StratumConfig};
-use crate::mining::{MoneroSource, RandomxVerifier};
+use crate::mining::{BitcoinSource, MoneroSource, RandomxVerifier};
+use transport::{MinerRead, MinerWrite};
 
 /// File descriptors kept for everything that is not a miner (database, daemons,
 /// wallet, API clients, log files).
@@ -168,22 +170,76 @@ fn raise_fd_limit() -> usize {
     }
 }
 
-/// Everything a CryptoNote session on one port needs.
-pub struct PortContext {
+/// Everything a session on one port needs; `W` is the coin's work (and with it the
+/// stratum dialect the port speaks).
+pub struct PortContext<W> {
     pub port: PortConfig,
     pub coin: CoinConfig,
     pub settings: StratumConfig,
     pub vardiff: Option<VardiffConfig>,
-    pub source: Arc<MoneroSource>,
-    pub verifier: Arc<RandomxVerifier>,
+    pub work: W,
     pub sink: ShareSink,
     pub shared: Arc<StratumShared>,
     /// The port's TLS server side; `None` for plain TCP.
     pub tls: Option<tls::PortTls>,
 }
 
+/// Monero work: templates from monerod, shares checked with RandomX. Spoken in the
+/// CryptoNote (xmrig) dialect.
+pub struct MoneroWork {
+    pub source: Arc<MoneroSource>,
+    pub verifier: Arc<RandomxVerifier>,
+}
+
+/// Bitcoin-family work (Litecoin, Bitcoin): templates from getblocktemplate, shares
+/// checked with the coin's sha256d or scrypt. Spoken in the Bitcoin SV1 dialect.
+pub struct BitcoinWork {
+    pub source: Arc<BitcoinSource>,
+}
+
+/// A port's work and the dialect its sessions speak.
+pub trait PortWork: Sized + Send + Sync + 'static {
+    /// Serves one miner until it leaves; returns the writer so a TLS connection can be
+    /// closed cleanly.
+    fn run_session<R: MinerRead + 'static, W: MinerWrite + 'static>(
+        reader: R,
+        writer: W,
+        peer: std::net::SocketAddr,
+        ctx: Arc<PortContext<Self>>,
+        stop: watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = W> + Send;
+}
+
+impl PortWork for MoneroWork {
+    fn run_session<R: MinerRead + 'static, W: MinerWrite + 'static>(
+        reader: R,
+        writer: W,
+        peer: std::net::SocketAddr,
+        ctx: Arc<PortContext<Self>>,
+        stop: watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = W> + Send {
+        cryptonote::run_session(reader, writer, peer, ctx, stop)
+    }
+}
+
+impl PortWork for BitcoinWork {
+    fn run_session<R: MinerRead + 'static, W: MinerWrite + 'static>(
+        reader: R,
+        writer: W,
+        peer: std::net::SocketAddr,
+        ctx: Arc<PortContext<Self>>,
+        stop: watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = W> + Send {
+        bitcoin::run_session(reader, writer, peer, ctx, stop)
+    }
+}
+
 /// Accepts miners on `listener` until `stop` flips.
-pub async fn serve(listener: TcpListener, ctx: Arc<PortContext>, mut stop: watch::Receiver<bool>) {
+pub async fn serve<P: PortWork>(
+    listener: TcpListener,
+    ctx: Arc<PortContext<P>>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -217,7 +273,7 @@ pub async fn serve(listener: TcpListener, ctx: Arc<PortContext>, mut stop: watch
                 let ctx = ctx.clone();
                 tokio::spawn(async move {
                     let (reader, writer) = socket.into_split();
-                    cryptonote::run_session(reader, writer, peer, ctx, stop).await;
+                    P::run_session(reader, writer, peer, ctx, stop).await;
                     drop(slot);
                 });
             }

@@ -22,7 +22,7 @@ use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{self, crypto::ring, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 
-use super::{cryptonote, PortContext, SessionSlot};
+use super::{PortContext, PortWork, SessionSlot};
 use crate::config::PortTlsConfig;
 
 /// Longest a client may take to complete the handshake.
@@ -182,18 +182,18 @@ fn pem_error(file: TlsFile, path: &Path, e: rustls::pki_types::pem::Error) -> Tl
 
 /// Completes the handshake with a miner that connected to a TLS port, then serves its
 /// session. A failed or slow handshake ends the connection and is counted.
-pub async fn serve_connection(
+pub async fn serve_connection<P: PortWork>(
     acceptor: TlsAcceptor,
     socket: TcpStream,
     peer: SocketAddr,
-    ctx: Arc<PortContext>,
+    ctx: Arc<PortContext<P>>,
     stop: watch::Receiver<bool>,
     slot: SessionSlot,
 ) {
     let failure = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
         Ok(Ok(stream)) => {
             let (reader, writer) = tokio::io::split(stream);
-            let mut writer = cryptonote::run_session(reader, writer, peer, ctx, stop).await;
+            let mut writer = P::run_session(reader, writer, peer, ctx, stop).await;
             // close_notify, so the miner's TLS sees an orderly end, not a cut.
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, writer.shutdown()).await;
             drop(slot);

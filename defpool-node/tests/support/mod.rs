@@ -2,6 +2,7 @@
 //! binary and the CLI. Each test file uses the parts it needs.
 #![allow(dead_code)]
 
+pub mod btc_miner;
 pub mod db;
 pub mod litecoin;
 pub mod monero;
