@@ -26,6 +26,7 @@ const REGTEST_NETWORK_DIFFICULTY: f64 = 1.0 / 32768.0;
 fn config(
     dir: &std::path::Path,
     node: &Litecoind,
+    more_daemons: &[&Litecoind],
     pool_address: &str,
     api: u16,
     stratum: u16,
@@ -66,7 +67,7 @@ auto_payout = false
   url = "{url}"
   user = "{RPC_USER}"
   password = "{RPC_PASSWORD}"
-  [coins.wallet]
+{more}  [coins.wallet]
   url = "{url}/wallet/pool"
   user = "{RPC_USER}"
   password = "{RPC_PASSWORD}"
@@ -80,6 +81,13 @@ solo = {solo}
 "#,
         data = dir.join("data").display(),
         url = node.url,
+        more = more_daemons
+            .iter()
+            .map(|d| format!(
+                "  [[coins.daemons]]\n  url = \"{}\"\n  user = \"{RPC_USER}\"\n  password = \"{RPC_PASSWORD}\"\n",
+                d.url
+            ))
+            .collect::<String>(),
     )
 }
 
@@ -147,6 +155,7 @@ async fn litecoin_miners_find_blocks_litecoind_accepts_and_get_paid() {
         &config(
             dir.path(),
             ltc,
+            &[],
             &pool_address,
             free_port(),
             stratum_port,
@@ -292,6 +301,17 @@ async fn litecoin_miners_find_blocks_litecoind_accepts_and_get_paid() {
             .or(script["addresses"][0].as_str())
             .unwrap_or_default();
         assert_eq!(payee, pool_address, "the coinbase pays the pool");
+        // The coinbase carries the pool tag and the finding session's extranonce1.
+        let script_sig = coinbase["vin"][0]["coinbase"].as_str().unwrap();
+        assert!(
+            script_sig.contains(&hex::encode(b"/DefPool/")),
+            "{script_sig}"
+        );
+        assert!(
+            script_sig.contains(&hex::encode(&a.extranonce1))
+                || script_sig.contains(&hex::encode(&b.extranonce1)),
+            "extranonce1 of a session in {script_sig}"
+        );
     }
     assert!(ltc.height().await > start_height);
     assert!(a
@@ -398,4 +418,135 @@ fn rehash(miner: &BtcMiner, share: &support::btc_miner::FoundShare) -> [u8; 32] 
         u32::from_str_radix(&share.nonce, 16).unwrap(),
     );
     PowAlgorithm::Scrypt.hash_header(&header.to_bytes())
+}
+
+/// Starts a node for `pair` (daemons: main, then `more`), subscribes and authorizes
+/// one scrypt miner paying a fresh address of the `miners` wallet.
+async fn pool_with_miner(
+    pair: &LitecoinPair,
+    more: &[&Litecoind],
+) -> (Node, BtcMiner, String, String) {
+    let ltc = &pair.main;
+    let pool_address = ltc.wallet_with_address("pool").await;
+    let miner = ltc.wallet_with_address("miners").await;
+    // A fresh chain is in initial block download, where getblocktemplate refuses.
+    if ltc.height().await == 0 {
+        ltc.generate(1, &pool_address).await;
+    }
+    let stratum_port = free_port();
+    let node_dir = pair.path().join("node");
+    std::fs::create_dir_all(&node_dir).unwrap();
+    let node = Node::start(
+        &node_dir,
+        &config(
+            &node_dir,
+            ltc,
+            more,
+            &pool_address,
+            free_port(),
+            stratum_port,
+            false,
+        ),
+        TOKEN,
+        &[],
+    )
+    .await;
+    let mut m = BtcMiner::connect(&format!("127.0.0.1:{stratum_port}"), PowAlgorithm::Scrypt).await;
+    m.subscribe().await;
+    let worker = format!("{miner}.rig");
+    assert_eq!(m.authorize(&worker, "x").await["result"], true);
+    m.wait_for_job().await;
+    (node, m, worker, pool_address)
+}
+
+fn recorded_blocks(v: &Value) -> Vec<(u64, String)> {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["height"].as_u64().unwrap(),
+                b["hash"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mining_continues_on_the_second_litecoind_when_the_first_stops() {
+    let Some(mut pair) = LitecoinPair::start_with_spare().await else {
+        return;
+    };
+    let (node, mut m, worker, _) = pool_with_miner(&pair, &[&pair.peer]).await;
+    mine_until_blocks(&node, &mut m, &worker, 1).await;
+
+    // The primary goes away; the node takes the second daemon and mining goes on.
+    let spare = pair.spare.take().expect("spare node");
+    drop(std::mem::replace(&mut pair.main, spare));
+    mine_until_blocks(&node, &mut m, &worker, 3).await;
+    node.wait_for_log("daemon taken out", Duration::from_secs(30))
+        .await;
+    for (height, hash) in recorded_blocks(&node.get("/api/v1/blocks").await) {
+        assert_eq!(
+            pair.peer.call("", "getblockhash", json!([height])).await,
+            hash.as_str(),
+            "block {height} is on the surviving daemon's chain"
+        );
+    }
+    let health = node.get("/api/v1/health").await;
+    assert_eq!(health["status"], "degraded", "{health}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_past_mweb_activation_carry_the_hogex_and_are_accepted() {
+    let Some(pair) = LitecoinPair::start().await else {
+        return;
+    };
+    let ltc = &pair.main;
+    let funds = ltc.wallet_with_address("pool").await;
+    // MWEB activates at height 432 on regtest; its first block needs a peg-in.
+    let height = ltc.height().await;
+    ltc.generate(431 - height, &funds).await;
+    let mweb_address = ltc
+        .call(
+            &Litecoind::wallet_path("pool"),
+            "getnewaddress",
+            json!(["", "mweb"]),
+        )
+        .await;
+    ltc.call(
+        &Litecoind::wallet_path("pool"),
+        "sendtoaddress",
+        json!([mweb_address, "1.5"]),
+    )
+    .await;
+    let template = ltc
+        .call(
+            "",
+            "getblocktemplate",
+            json!([{"rules": ["mweb", "segwit"]}]),
+        )
+        .await;
+    assert_eq!(template["height"], 432);
+    assert!(
+        template["mweb"].is_string(),
+        "the template carries the MWEB block"
+    );
+
+    let (node, mut m, worker, _) = pool_with_miner(&pair, &[]).await;
+    mine_until_blocks(&node, &mut m, &worker, 2).await;
+    let blocks = recorded_blocks(&node.get("/api/v1/blocks").await);
+    assert!(blocks.iter().any(|(h, _)| *h == 432), "{blocks:?}");
+    for (height, hash) in &blocks {
+        assert_eq!(
+            ltc.call("", "getblockhash", json!([height])).await,
+            hash.as_str()
+        );
+        // The block litecoind stored has the HogEx as its last transaction.
+        let block = ltc.call("", "getblock", json!([hash, 2])).await;
+        let txs = block["tx"].as_array().unwrap();
+        assert!(txs.len() >= 2, "coinbase and HogEx at {height}");
+    }
+    assert!(ltc.height().await >= 433);
 }

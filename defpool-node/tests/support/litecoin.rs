@@ -196,36 +196,62 @@ impl Drop for Litecoind {
 pub struct LitecoinPair {
     pub main: Litecoind,
     pub peer: Litecoind,
-    _dir: tempfile::TempDir,
+    /// A third node connected to `peer` only, so `peer` keeps a connection (and a
+    /// working `getblocktemplate`) when `main` is stopped; for failover tests.
+    pub spare: Option<Litecoind>,
+    dir: tempfile::TempDir,
 }
 
 impl LitecoinPair {
     /// `None` (test skipped) when litecoind is not installed and daemons are not
     /// required.
     pub async fn start() -> Option<LitecoinPair> {
+        Self::start_nodes(false).await
+    }
+
+    /// Like [`LitecoinPair::start`], plus a spare node behind `peer`.
+    pub async fn start_with_spare() -> Option<LitecoinPair> {
+        Self::start_nodes(true).await
+    }
+
+    async fn start_nodes(spare: bool) -> Option<LitecoinPair> {
         if !super::have_program("litecoind") {
             return None;
         }
         let dir = tempfile::tempdir().expect("temp dir");
         let main = Litecoind::start(dir.path(), None).await;
         let peer = Litecoind::start(dir.path(), Some(main.p2p_port)).await;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let peers = main
-                .call("", "getconnectioncount", json!([]))
-                .await
-                .as_u64()
-                .unwrap_or(0);
-            if peers > 0 {
-                break;
-            }
-            assert!(Instant::now() < deadline, "litecoind peers did not connect");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let spare = match spare {
+            true => Some(Litecoind::start(dir.path(), Some(peer.p2p_port)).await),
+            false => None,
+        };
+        wait_for_peers(&main, 1).await;
+        wait_for_peers(&peer, if spare.is_some() { 2 } else { 1 }).await;
         Some(LitecoinPair {
             main,
             peer,
-            _dir: dir,
+            spare,
+            dir,
         })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+async fn wait_for_peers(node: &Litecoind, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let peers = node
+            .call("", "getconnectioncount", json!([]))
+            .await
+            .as_u64()
+            .unwrap_or(0);
+        if peers >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "litecoind peers did not connect");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
