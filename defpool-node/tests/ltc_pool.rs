@@ -425,7 +425,8 @@ fn rehash(miner: &BtcMiner, share: &support::btc_miner::FoundShare) -> [u8; 32] 
 async fn pool_with_miner(
     pair: &LitecoinPair,
     more: &[&Litecoind],
-) -> (Node, BtcMiner, String, String) {
+    solo: bool,
+) -> (Node, BtcMiner, String, String, String) {
     let ltc = &pair.main;
     let pool_address = ltc.wallet_with_address("pool").await;
     let miner = ltc.wallet_with_address("miners").await;
@@ -453,10 +454,10 @@ async fn pool_with_miner(
     .await;
     let mut m = BtcMiner::connect(&format!("127.0.0.1:{stratum_port}"), PowAlgorithm::Scrypt).await;
     m.subscribe().await;
-    let worker = format!("{miner}.rig");
+    let worker = format!("{}{miner}.rig", if solo { "solo:" } else { "" });
     assert_eq!(m.authorize(&worker, "x").await["result"], true);
     m.wait_for_job().await;
-    (node, m, worker, pool_address)
+    (node, m, worker, miner, pool_address)
 }
 
 fn recorded_blocks(v: &Value) -> Vec<(u64, String)> {
@@ -478,7 +479,7 @@ async fn mining_continues_on_the_second_litecoind_when_the_first_stops() {
     let Some(mut pair) = LitecoinPair::start_with_spare().await else {
         return;
     };
-    let (node, mut m, worker, _) = pool_with_miner(&pair, &[&pair.peer]).await;
+    let (node, mut m, worker, _, _) = pool_with_miner(&pair, &[&pair.peer], false).await;
     mine_until_blocks(&node, &mut m, &worker, 1).await;
 
     // The primary goes away; the node takes the second daemon and mining goes on.
@@ -534,7 +535,8 @@ async fn blocks_past_mweb_activation_carry_the_hogex_and_are_accepted() {
         "the template carries the MWEB block"
     );
 
-    let (node, mut m, worker, _) = pool_with_miner(&pair, &[]).await;
+    // A solo miner: every block it finds is credited to it alone.
+    let (node, mut m, worker, miner, fee_account) = pool_with_miner(&pair, &[], true).await;
     mine_until_blocks(&node, &mut m, &worker, 2).await;
     let blocks = recorded_blocks(&node.get("/api/v1/blocks").await);
     assert!(blocks.iter().any(|(h, _)| *h == 432), "{blocks:?}");
@@ -549,4 +551,55 @@ async fn blocks_past_mweb_activation_carry_the_hogex_and_are_accepted() {
         assert!(txs.len() >= 2, "coinbase and HogEx at {height}");
     }
     assert!(ltc.height().await >= 433);
+
+    // Solo: each block names the miner and matures to its balance minus the fee.
+    let listed = node.get("/api/v1/blocks").await;
+    for b in listed["items"].as_array().unwrap() {
+        assert_eq!(
+            (b["mode"].as_str(), b["scheme"].as_str()),
+            (Some("solo"), Some("solo"))
+        );
+        assert_eq!(b["finder"], miner.as_str());
+    }
+    ltc.generate(4, &funds).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while node.get("/api/v1/blocks?status=confirmed").await["items"]
+        .as_array()
+        .map_or(0, |a| a.len())
+        < blocks.len()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "solo blocks not confirmed: {}\n{}",
+            node.get("/api/v1/blocks").await,
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let total: u64 = node.get("/api/v1/blocks?status=confirmed").await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| atomic(&b["reward"]))
+        .sum();
+    let to_miner = atomic(
+        &node
+            .get(&format!("/api/v1/miners/{miner}/balance/LTC"))
+            .await["balance"],
+    );
+    let fee = atomic(
+        &node
+            .get(&format!("/api/v1/miners/{fee_account}/balance/LTC"))
+            .await["balance"],
+    );
+    assert_eq!(
+        to_miner + fee,
+        total,
+        "the finder and the fee share each block exactly"
+    );
+    assert!(
+        fee.abs_diff(total / 100) <= blocks.len() as u64,
+        "1 % fee: {fee} of {total}"
+    );
+    assert_eq!(ctl_json(&node, &["audit"])["ok"], true);
 }
