@@ -14,6 +14,7 @@ pub mod pow;
 pub mod randomx;
 pub mod share;
 pub mod stratum;
+pub mod stream;
 pub mod units;
 pub mod vardiff;
 
