@@ -10,8 +10,8 @@ use anyhow::Context;
 use defpool_core::coin::Family;
 use tokio::sync::watch;
 
-use defpool_core::randomx::RandomxMode;
 use defpool_core::job::bitcoin::script_pubkey_for;
+use defpool_core::randomx::RandomxMode;
 use defpool_core::vardiff::VardiffConfig;
 
 use crate::accounting::{BalanceUpdater, ShareSink};
@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::config::{Mode, Protocol, RandomxModeConfig};
 use crate::daemon::DaemonSet;
 use crate::daemon::{BitcoinDaemon, MoneroDaemon};
+use crate::events::EventHub;
 use crate::mining::{BitcoinSource, JobSource, MoneroSource, RandomxVerifier};
 use crate::payout::bitcoin_wallet::BitcoinWallet;
 use crate::payout::monero_wallet::MoneroWallet;
@@ -28,7 +29,7 @@ use crate::store::Store;
 use crate::stratum::{self, BitcoinWork, MoneroWork, PortContext, StratumShared};
 
 /// Runs the node until SIGINT/SIGTERM.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(config: Config, events: EventHub) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let url = config.database_url();
     let store = Store::connect(&url, config.database.max_connections)
@@ -73,24 +74,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     }
 
-    let (sink, sink_task) = ShareSink::start(
+    let (sink, sink_task) = ShareSink::start_with_events(
         store.clone(),
         config.accounting.share_queue_capacity,
         config.accounting.share_batch_size,
         config.accounting.share_flush_interval,
+        Some(events.clone()),
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let updater = Arc::new(BalanceUpdater::new(
-        store.clone(),
-        config.clone(),
-        daemons.clone(),
-    ));
-    let processor = Arc::new(PayoutProcessor::new(
-        store.clone(),
-        config.clone(),
-        wallets.clone(),
-    ));
+    let updater = Arc::new(
+        BalanceUpdater::new(store.clone(), config.clone(), daemons.clone())
+            .with_events(events.clone()),
+    );
+    let processor = Arc::new(
+        PayoutProcessor::new(store.clone(), config.clone(), wallets.clone())
+            .with_events(events.clone()),
+    );
     let updater_task = spawn_every(
         "balance updater",
         config.intervals.balance_update,
@@ -145,7 +145,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         sources: stratum_tasks.sources.clone(),
         stratum: stratum_tasks.shared.clone(),
         sink: sink.clone(),
+        events: events.clone(),
     };
+    let mut stream_tasks = vec![tokio::spawn(events.clone().run_ticker(stop_rx.clone()))];
+    for (coin, source) in &stratum_tasks.sources {
+        stream_tasks.push(tokio::spawn(announce_templates(
+            coin.clone(),
+            source.clone(),
+            events.clone(),
+            stop_rx.clone(),
+        )));
+    }
+    stream_tasks.push(tokio::spawn(api::stream::watch_health(
+        state.clone(),
+        stop_rx.clone(),
+    )));
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
         .with_context(|| format!("cannot listen on {} (api.listen)", config.api.listen))?;
@@ -166,7 +180,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = updater_task.await;
     let _ = processor_task.await;
     let _ = server_task.await;
-    for t in stratum_tasks.tasks {
+    for t in stratum_tasks.tasks.into_iter().chain(stream_tasks) {
         let _ = t.await;
     }
     // Dropping the last sender lets the writer flush what is queued and end.
@@ -315,17 +329,14 @@ async fn start_stratum(
                         );
                         // The config validation already checked the address.
                         let script = script_pubkey_for(spec, coin.network, &coin.pool_address)
-                            .with_context(|| {
-                                format!("coins: {} pool_address", spec.symbol)
-                            })?;
+                            .with_context(|| format!("coins: {} pool_address", spec.symbol))?;
                         let source = BitcoinSource::new(spec, daemons, script);
                         tasks.push(tokio::spawn(source.clone().run(
                             config.stratum.block_poll_interval,
                             config.stratum.template_refresh,
                             stop.clone(),
                         )));
-                        sources
-                            .insert(spec.symbol.to_string(), JobSource::Bitcoin(source.clone()));
+                        sources.insert(spec.symbol.to_string(), JobSource::Bitcoin(source.clone()));
                         source
                     }
                 };
@@ -333,7 +344,6 @@ async fn start_stratum(
                 tasks.push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
             }
         }
-
     }
     Ok(StratumTasks {
         sources,
@@ -414,5 +424,41 @@ fn redact(url: &str) -> String {
             _ => url.to_string(),
         },
         None => url.to_string(),
+    }
+}
+
+/// Publishes a `new_template` event whenever a coin's job source has a new block.
+async fn announce_templates(
+    coin: String,
+    source: JobSource,
+    events: EventHub,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut last_height = None;
+    loop {
+        let (height, network_difficulty) = match &source {
+            JobSource::Monero(s) => match s.current() {
+                Some(j) => (j.height, j.network_difficulty as f64),
+                None => (0, 0.0),
+            },
+            JobSource::Bitcoin(s) => match s.current() {
+                Some(w) => (w.height, s.network_difficulty(&w)),
+                None => (0, 0.0),
+            },
+        };
+        if height > 0 && last_height != Some(height) {
+            last_height = Some(height);
+            events.publish(defpool_core::stream::Event::NewTemplate {
+                coin: coin.clone(),
+                height,
+                network_difficulty,
+            });
+        }
+        // Templates change at most a few times a second; polling the shared current
+        // job keeps the sources unaware of the stream.
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            r = stop.changed() => if r.is_err() || *stop.borrow() { return },
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod daemon;
+pub mod events;
 pub mod failpoint;
 pub mod mining;
 pub mod payout;

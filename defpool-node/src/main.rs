@@ -29,16 +29,29 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
+    // Warnings and errors also go to the live stream (`log` events).
+    let events = defpool_node::events::EventHub::new();
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        use tracing_subscriber::Layer;
+        let filter =
             tracing_subscriber::EnvFilter::try_from_env("DEFPOOL_LOG").unwrap_or_else(|_| {
                 tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info")
-            }),
-        )
-        .with_writer(std::io::stderr)
-        // Colour only on a terminal: journald and log files get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+            });
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            // Colour only on a terminal: journald and log files get plain text.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_filter(filter);
+        tracing_subscriber::registry()
+            .with(fmt)
+            .with(
+                defpool_node::events::LogLayer::new(events.clone())
+                    .with_filter(tracing_subscriber::filter::LevelFilter::WARN),
+            )
+            .init();
+    }
     let overrides = CliOverrides {
         data_dir: cli.data_dir.clone(),
         database_url: cli.database_url.clone(),
@@ -69,7 +82,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(defpool_node::app::run(config)) {
+    match runtime.block_on(defpool_node::app::run(config, events)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("defpool-node: {e:#}");

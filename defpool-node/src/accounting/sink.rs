@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::events::EventHub;
 use crate::store::{NewBlock, NewShare, Store, StoreError};
 
 /// A block the daemon accepted; the sink fills in the end of its round.
@@ -61,6 +62,18 @@ impl ShareSink {
         batch_size: usize,
         flush_interval: Duration,
     ) -> (ShareSink, JoinHandle<()>) {
+        Self::start_with_events(store, capacity, batch_size, flush_interval, None)
+    }
+
+    /// Like [`ShareSink::start`], also tallying shares and announcing recorded blocks
+    /// on the live stream.
+    pub fn start_with_events(
+        store: Store,
+        capacity: usize,
+        batch_size: usize,
+        flush_interval: Duration,
+        events: Option<EventHub>,
+    ) -> (ShareSink, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let stats = Arc::new(SinkStats::default());
         let writer = Writer {
@@ -69,6 +82,7 @@ impl ShareSink {
             batch_size: batch_size.max(1),
             flush_interval,
             stats: stats.clone(),
+            events,
         };
         let handle = tokio::spawn(writer.run());
         (ShareSink { tx, stats }, handle)
@@ -119,6 +133,7 @@ struct Writer {
     batch_size: usize,
     flush_interval: Duration,
     stats: Arc<SinkStats>,
+    events: Option<EventHub>,
 }
 
 impl Writer {
@@ -148,6 +163,9 @@ impl Writer {
                     for msg in inbox.drain(..) {
                         match msg {
                             SinkMessage::Share(s) => {
+                                if let Some(events) = &self.events {
+                                    events.count_share(&s);
+                                }
                                 if batch.is_empty() {
                                     deadline =
                                         Some(tokio::time::Instant::now() + self.flush_interval);
@@ -207,6 +225,13 @@ impl Writer {
         block.last_share_id = self.store.last_share_id(&block.coin).await?;
         let id = self.store.insert_block(&block).await?;
         tracing::info!(coin = %block.coin, height = block.height, hash = %block.hash, id, "block recorded");
+        if let Some(events) = &self.events {
+            if let Ok(Some(record)) = self.store.block(id).await {
+                events.publish(defpool_core::stream::Event::BlockFound {
+                    block: crate::api::block_view(record),
+                });
+            }
+        }
         Ok(id)
     }
 }

@@ -5,9 +5,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use defpool_core::stream::Event;
+
 use crate::accounting::compute_split;
 use crate::config::Config;
 use crate::daemon::DaemonSet;
+use crate::events::EventHub;
 use crate::store::{BlockRecord, Store, StoreError};
 
 /// What one pass did, for logs and tests.
@@ -24,6 +27,7 @@ pub struct BalanceUpdater {
     store: Store,
     config: Arc<Config>,
     daemons: BTreeMap<String, Arc<DaemonSet>>,
+    events: Option<EventHub>,
 }
 
 impl BalanceUpdater {
@@ -36,7 +40,49 @@ impl BalanceUpdater {
             store,
             config,
             daemons,
+            events: None,
         }
+    }
+
+    /// Announces confirmed and orphaned blocks and the balances they changed on the
+    /// live stream.
+    pub fn with_events(mut self, events: EventHub) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Publishes a block's new state and the balances of its credited accounts.
+    async fn announce(&self, block_id: i64, confirmed: bool) -> Result<(), StoreError> {
+        let Some(events) = &self.events else {
+            return Ok(());
+        };
+        let Some(record) = self.store.block(block_id).await? else {
+            return Ok(());
+        };
+        let coin = record.coin.clone();
+        let block = crate::api::block_view(record);
+        events.publish(if confirmed {
+            Event::BlockConfirmed { block }
+        } else {
+            Event::BlockOrphaned { block }
+        });
+        let mut accounts: Vec<String> = self
+            .store
+            .block_credits(block_id)
+            .await?
+            .into_iter()
+            .map(|c| c.account)
+            .collect();
+        accounts.dedup();
+        for account in accounts {
+            if let Some(b) = self.store.balance(&coin, &account).await? {
+                events.publish(Event::BalanceChanged {
+                    miner: account,
+                    balance: crate::api::balance_view(b),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// One pass over every pending block.
@@ -91,11 +137,13 @@ impl BalanceUpdater {
                     Some(h) if !h.eq_ignore_ascii_case(&block.hash) => {
                         self.store.orphan_block(block.id).await?;
                         report.orphaned += 1;
+                        self.announce(block.id, false).await?;
                         tracing::warn!(%coin, block = block.id, height = block.height, ours = %block.hash, chain = %h, "block orphaned");
                     }
                     Some(_) if confirmations >= block.maturity && block.credits_computed => {
                         self.store.confirm_block(block.id, confirmations).await?;
                         report.confirmed += 1;
+                        self.announce(block.id, true).await?;
                         tracing::info!(%coin, block = block.id, height = block.height, confirmations, "block matured; credits moved to balances");
                     }
                     _ => {

@@ -36,7 +36,7 @@ impl FromRequestParts<AppState> for Admin {
 }
 
 /// Compares without an early exit so the token cannot be guessed byte by byte.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

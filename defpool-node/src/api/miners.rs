@@ -18,7 +18,7 @@ use crate::payout::requests::{current_settings, resolve};
 use crate::payout::{request_payout as create_request, update_settings};
 use crate::store::{now_ms, BalanceRecord, PayoutQuery, PayoutRecord, PayoutSettingsRecord};
 
-fn balance_view(b: BalanceRecord) -> BalanceView {
+pub(crate) fn balance_view(b: BalanceRecord) -> BalanceView {
     BalanceView {
         balance: CoinAmount::new(&b.coin, b.balance),
         immature: CoinAmount::new(&b.coin, b.immature),
@@ -205,7 +205,11 @@ pub async fn request_payout(
 ) -> Result<(StatusCode, Json<PayoutView>), ApiError> {
     let payout = create_request(&s.store, &s.config, &wallet, &req).await?;
     tracing::info!(payout = payout.id, coin = %payout.coin, miner = %wallet, amount = %payout.amount, "payout requested");
-    Ok((StatusCode::CREATED, Json(payout_view(payout))))
+    let view = payout_view(payout);
+    s.events.publish(defpool_core::stream::Event::PayoutChanged {
+        payout: view.clone(),
+    });
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

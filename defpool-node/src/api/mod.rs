@@ -6,6 +6,7 @@ mod error;
 mod metrics;
 mod miners;
 mod pool;
+pub mod stream;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,6 +22,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use error::ApiError;
+pub(crate) use miners::{balance_view, payout_view};
+pub(crate) use pool::block_view;
 
 use crate::config::Config;
 use crate::daemon::DaemonSet;
@@ -40,6 +43,8 @@ pub struct AppState {
     /// Stratum counters, when the node serves stratum ports.
     pub stratum: Option<Arc<crate::stratum::StratumShared>>,
     pub sink: crate::accounting::ShareSink,
+    /// The live stream's event hub.
+    pub events: crate::events::EventHub,
 }
 
 #[derive(OpenApi)]
@@ -93,6 +98,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .route("/metrics", get(metrics::metrics))
+        .route("/api/v1/stream", get(stream::stream))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -18,6 +18,11 @@ use crate::store::{now_ms, BlockQuery, BlockRecord};
 #[utoipa::path(get, path = "/api/v1/health", tag = "pool",
     responses((status = 200, description = "Component states", body = Health)))]
 pub async fn health(State(s): State<AppState>) -> Json<Health> {
+    Json(health_of(&s).await)
+}
+
+/// Every component's state, asked now.
+pub(crate) async fn health_of(s: &AppState) -> Health {
     let mut components = vec![ComponentHealth {
         name: "database".into(),
         status: if s.store.ping().await { "ok" } else { "down" }.into(),
@@ -66,18 +71,23 @@ pub async fn health(State(s): State<AppState>) -> Json<Health> {
     } else {
         "degraded"
     };
-    Json(Health {
+    Health {
         status: status.into(),
         version: env!("CARGO_PKG_VERSION").into(),
         uptime_secs: s.started.elapsed().as_secs(),
         components,
-    })
+    }
 }
 
 /// Per-coin pool statistics over the hashrate window.
 #[utoipa::path(get, path = "/api/v1/pool/stats", tag = "pool",
     responses((status = 200, body = PoolStats), (status = 503, body = ErrorBody)))]
 pub async fn pool_stats(State(s): State<AppState>) -> Result<Json<PoolStats>, ApiError> {
+    Ok(Json(stats_of(&s).await?))
+}
+
+/// Per-coin statistics over the hashrate window.
+pub(crate) async fn stats_of(s: &AppState) -> Result<PoolStats, ApiError> {
     let window = s.config.accounting.hashrate_window;
     let since = now_ms() - window.as_millis() as i64;
     let mut coins = Vec::new();
@@ -102,10 +112,10 @@ pub async fn pool_stats(State(s): State<AppState>) -> Result<Json<PoolStats>, Ap
             wallet_configured: s.wallets.contains_key(spec.symbol),
         });
     }
-    Ok(Json(PoolStats {
+    Ok(PoolStats {
         coins,
         hashrate_window_secs: window.as_secs(),
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

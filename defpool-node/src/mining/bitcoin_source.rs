@@ -111,6 +111,14 @@ impl BitcoinSource {
         );
     }
 
+    /// The network difficulty of `work` in the coin's share-difficulty units.
+    pub fn network_difficulty(&self, work: &BitcoinWork) -> f64 {
+        match defpool_core::pow::bitcoin::PowAlgorithm::try_from(self.spec.algorithm) {
+            Ok(a) => a.difficulty_of_target(&work.job.network_target()),
+            Err(_) => 0.0,
+        }
+    }
+
     /// Polls the daemons now rather than at the next tick.
     pub fn wake(&self) {
         self.wake.notify_one();

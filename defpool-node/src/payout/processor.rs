@@ -15,10 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use defpool_core::payout::{split_reward, RoundWeights};
+use defpool_core::stream::Event;
 use defpool_core::{address, Amount, FeeRate, Work};
 
 use super::wallet::{Prepared, Sent, Transfer, TxStatus, Wallet, WalletError};
 use crate::config::{CoinConfig, Config};
+use crate::events::EventHub;
 use crate::failpoint;
 use crate::store::{now_ms, PayoutRecord, Store, StoreError};
 
@@ -41,6 +43,7 @@ pub struct PayoutProcessor {
     store: Store,
     config: Arc<Config>,
     wallets: BTreeMap<String, Arc<dyn Wallet>>,
+    events: Option<EventHub>,
 }
 
 impl PayoutProcessor {
@@ -53,13 +56,34 @@ impl PayoutProcessor {
             store,
             config,
             wallets,
+            events: None,
         }
+    }
+
+    /// Announces every payout state change on the live stream.
+    pub fn with_events(mut self, events: EventHub) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Publishes the current state of payouts that changed in this pass.
+    async fn announce_since(&self, coin: &str, since_ms: i64) -> Result<(), StoreError> {
+        let Some(events) = &self.events else {
+            return Ok(());
+        };
+        for p in self.store.payouts_changed_since(coin, since_ms).await? {
+            events.publish(Event::PayoutChanged {
+                payout: crate::api::payout_view(p),
+            });
+        }
+        Ok(())
     }
 
     pub async fn run_once(&self) -> Result<ProcessReport, StoreError> {
         let mut report = ProcessReport::default();
         for coin in &self.config.coins {
             let symbol = coin.spec().symbol;
+            let pass_started = now_ms();
             let Some(wallet) = self.wallets.get(symbol) else {
                 let reason =
                     format!("no wallet is configured for {symbol}; the payout waits until one is");
@@ -99,6 +123,7 @@ impl PayoutProcessor {
             }
             self.follow_confirmations(coin, wallet.as_ref(), &mut report)
                 .await?;
+            self.announce_since(symbol, pass_started).await?;
         }
         Ok(report)
     }

@@ -417,6 +417,24 @@ impl Store {
 }
 
 impl Store {
+    /// Payouts of `coin` updated at or after `since_ms` (for the live stream), oldest
+    /// change first.
+    pub async fn payouts_changed_since(
+        &self,
+        coin: &str,
+        since_ms: i64,
+    ) -> StoreResult<Vec<PayoutRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE coin = $1 AND updated_at >= $2 \
+             ORDER BY updated_at, id LIMIT 1000"
+        ))
+        .bind(coin)
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(payout_from_row).collect()
+    }
+
     /// Whether a completed payout already records this transaction.
     pub async fn tx_hash_known(&self, tx_hash: &str) -> StoreResult<bool> {
         let n: i64 = sqlx::query("SELECT COUNT(*) FROM payouts WHERE tx_hash = $1")
