@@ -177,8 +177,25 @@ pub async fn run(config: Config, events: EventHub) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
-    let _ = updater_task.await;
-    let _ = processor_task.await;
+    // A pass in progress may be long (crediting a thousand blocks after downtime).
+    // Every step is its own transaction and a payout is recorded before it is
+    // broadcast, so cutting a pass short loses nothing: the next start resumes it.
+    for (name, task) in [
+        ("balance updater", updater_task),
+        ("payout processor", processor_task),
+    ] {
+        let abort = task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+            tracing::warn!(
+                task = name,
+                "stopped in the middle of a pass; the next start resumes it"
+            );
+        }
+    }
     let _ = server_task.await;
     for t in stratum_tasks.tasks.into_iter().chain(stream_tasks) {
         let _ = t.await;

@@ -48,6 +48,9 @@ pub struct BitcoinSource {
     current: watch::Sender<Option<Arc<BitcoinWork>>>,
     active: Mutex<usize>,
     claimed_height: AtomicU64,
+    /// When the claimed height's block was submitted: shares on that height stop
+    /// counting after the stale grace even if no new template arrives.
+    claimed_at: std::sync::Mutex<Option<Instant>>,
     wake: tokio::sync::Notify,
 }
 
@@ -79,6 +82,7 @@ impl BitcoinSource {
             current,
             active: Mutex::new(0),
             claimed_height: AtomicU64::new(0),
+            claimed_at: std::sync::Mutex::new(None),
             wake: tokio::sync::Notify::new(),
         })
     }
@@ -98,7 +102,23 @@ impl BitcoinSource {
     /// Claims `height` for a block submission; false if a block at that height was
     /// already submitted by this node (a second one would only be an orphan).
     pub fn claim_height(&self, height: u64) -> bool {
-        self.claimed_height.fetch_max(height, Ordering::AcqRel) < height
+        let claimed = self.claimed_height.fetch_max(height, Ordering::AcqRel) < height;
+        if claimed {
+            if let Ok(mut at) = self.claimed_at.lock() {
+                *at = Some(Instant::now());
+            }
+        }
+        claimed
+    }
+
+    /// How long ago this node submitted a block at `height` or above, if it did: work
+    /// at that height is worthless once the block is in (the daemon may be slow to
+    /// give the next template, as litecoind is at MWEB activation without a peg-in).
+    pub fn solved_for(&self, height: u64) -> Option<Duration> {
+        if self.claimed_height.load(Ordering::Acquire) < height {
+            return None;
+        }
+        self.claimed_at.lock().ok()?.map(|t| t.elapsed())
     }
 
     /// Gives a claimed height back after the daemon refused the block.
@@ -211,11 +231,13 @@ impl BitcoinSource {
                         info.blocks
                     )),
                 );
+            } else if chosen.is_none() {
+                // Marked healthy below, once it also gave a template: a daemon that
+                // answers getblockchaininfo but refuses getblocktemplate is not
+                // flapped in and out on every poll.
+                chosen = Some((*i, info.clone()));
             } else {
                 self.note(*i, Ok(()));
-                if chosen.is_none() {
-                    chosen = Some((*i, info.clone()));
-                }
             }
         }
         let (index, info) = chosen.ok_or(RpcError::NoDaemon)?;
@@ -226,6 +248,7 @@ impl BitcoinSource {
             || last_fetch.elapsed() >= refresh
             || self.current.borrow().is_none())
         {
+            self.note(index, Ok(()));
             return Ok(());
         }
         let daemon = &self.daemons[index];
@@ -262,6 +285,7 @@ impl BitcoinSource {
         if new_block {
             tracing::info!(coin = self.spec.symbol, height, difficulty = info.difficulty, daemon = %daemon.url(), "new block template");
         }
+        self.note(index, Ok(()));
         *last_top = Some(info.bestblockhash);
         *last_fetch = Instant::now();
         *self.active.lock().await = index;

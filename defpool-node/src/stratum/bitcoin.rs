@@ -6,7 +6,7 @@
 //! on the blocking pool), database writes go through the share sink, and a block
 //! candidate is submitted in its own task.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -51,8 +51,10 @@ struct SessionJob {
     /// The difficulty the miner had when the job was sent; a retarget applies to the
     /// jobs sent after it.
     difficulty: f64,
-    /// Shares already submitted for this job (duplicate detection).
-    seen: Vec<DuplicateKey>,
+    /// Shares already submitted for this job (duplicate detection). A set: a session
+    /// at a low difficulty or behind a proxy sends thousands of shares per job, and a
+    /// list scanned per share made each one slower than the last.
+    seen: HashSet<DuplicateKey>,
 }
 
 struct Session<W> {
@@ -417,7 +419,7 @@ impl<W: MinerWrite> Session<W> {
             id,
             work,
             difficulty,
-            seen: Vec::new(),
+            seen: HashSet::new(),
         });
         self.send(&line).await
     }
@@ -525,7 +527,15 @@ impl<W: MinerWrite> Session<W> {
             .as_ref()
             .map(|c| c.height_since.elapsed())
             .unwrap_or_default();
-        if !is_current_block && stale_for > self.ctx.settings.stale_grace {
+        // Our own block at this height is in: later work on it is worthless, even if
+        // the daemon has not given the next template yet.
+        let solved_long_ago = self
+            .ctx
+            .work
+            .source
+            .solved_for(work.height)
+            .is_some_and(|d| d > self.ctx.settings.stale_grace);
+        if solved_long_ago || (!is_current_block && stale_for > self.ctx.settings.stale_grace) {
             return self
                 .reject(
                     id,
@@ -558,8 +568,7 @@ impl<W: MinerWrite> Session<W> {
                     .await;
             }
         };
-        let key = checked.duplicate_key();
-        if self.jobs[index].seen.contains(&key) {
+        if !self.jobs[index].seen.insert(checked.duplicate_key()) {
             return self
                 .reject(
                     id,
@@ -570,7 +579,6 @@ impl<W: MinerWrite> Session<W> {
                 )
                 .await;
         }
-        self.jobs[index].seen.push(key);
 
         let header = match job.header(
             &self.extranonce1,
