@@ -27,6 +27,11 @@ pub struct Cli {
     /// TOML file with `url` and `token` (flags and environment take precedence).
     #[arg(long, value_name = "FILE", env = "DEFPOOL_TUI_CONFIG")]
     pub config: Option<PathBuf>,
+
+    /// Append every stream message to FILE as JSON lines (for bug reports and test
+    /// fixtures).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 /// The `--config` file.

@@ -29,8 +29,10 @@ pub fn compact(n: f64) -> String {
     if unit.is_empty() {
         if value.fract() == 0.0 {
             format!("{sign}{value:.0}")
+        } else if value < 0.001 {
+            // Litecoin's regtest network difficulty is 3e-5 share units.
+            format!("{sign}{value:.2e}")
         } else if value < 1.0 {
-            // Litecoin's regtest difficulty is 0.0039: keep its significant digits.
             format!("{sign}{value:.4}")
         } else {
             format!("{sign}{value:.1}")
@@ -132,6 +134,7 @@ mod tests {
         assert_eq!(hashrate(1234.0), "1.23 kH/s");
         assert_eq!(hashrate(4.5e12), "4.50 TH/s");
         assert_eq!(compact(0.0039), "0.0039");
+        assert_eq!(compact(0.0000305), "3.05e-5");
         assert_eq!(compact(121_500.0), "121.50k");
     }
 

@@ -43,7 +43,21 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(client, url, settings.token).await {
+    let record = match &cli.record {
+        Some(path) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("defpool-tui: cannot open {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    match run(client, url, settings.token, record).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("defpool-tui: {e:#}");
@@ -52,9 +66,14 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(client: rest::Client, url: reqwest::Url, token: Option<String>) -> anyhow::Result<()> {
+async fn run(
+    client: rest::Client,
+    url: reqwest::Url,
+    token: Option<String>,
+    record: Option<std::fs::File>,
+) -> anyhow::Result<()> {
     let (stream_tx, mut stream_rx) = mpsc::channel(1024);
-    tokio::spawn(stream_client::run(url, token, stream_tx));
+    tokio::spawn(stream_client::run(url, token, stream_tx, record));
 
     // crossterm's reads block; a thread turns them into channel messages.
     let (input_tx, mut input_rx) = mpsc::channel(64);

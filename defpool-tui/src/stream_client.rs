@@ -54,12 +54,18 @@ pub fn backoff_secs(attempt: u32) -> u64 {
         .min(MAX_BACKOFF_SECS)
 }
 
-/// Runs until the dashboard drops its receiver.
-pub async fn run(url: Url, token: Option<String>, tx: mpsc::Sender<Incoming>) {
+/// Runs until the dashboard drops its receiver. With `record`, every text frame is
+/// also appended to it as one line (a JSONL recording, the format of the test fixtures).
+pub async fn run(
+    url: Url,
+    token: Option<String>,
+    tx: mpsc::Sender<Incoming>,
+    mut record: Option<std::fs::File>,
+) {
     let mut attempt = 0u32;
     loop {
         let started = Instant::now();
-        let error = match session(&url, token.as_deref(), &tx).await {
+        let error = match session(&url, token.as_deref(), &tx, &mut record).await {
             Ok(()) => "the node closed the stream".to_string(),
             Err(e) => e,
         };
@@ -90,6 +96,7 @@ async fn session(
     url: &Url,
     token: Option<&str>,
     tx: &mpsc::Sender<Incoming>,
+    record: &mut Option<std::fs::File>,
 ) -> Result<(), String> {
     let mut request = url
         .as_str()
@@ -127,6 +134,12 @@ async fn session(
                 last_heard = Instant::now();
                 match frame.map_err(describe)? {
                     Message::Text(text) => {
+                        if let Some(file) = record.as_mut() {
+                            use std::io::Write;
+                            if writeln!(file, "{}", text.as_str()).is_err() {
+                                *record = None; // a full disk must not stop the dashboard
+                            }
+                        }
                         let incoming = match serde_json::from_str::<StreamMessage>(&text) {
                             Ok(m) => Incoming::Message(Box::new(m)),
                             Err(e) => Incoming::Unreadable(e.to_string()),

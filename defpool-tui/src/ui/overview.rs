@@ -127,6 +127,21 @@ fn points<'a>(app: &App, samples: impl Iterator<Item = &'a (i64, f64)>) -> Vec<(
         .collect()
 }
 
+/// Seconds the charts span: the history there is, between a minute and
+/// [`CHART_SECS`], so a fresh dashboard does not squeeze its first samples into the
+/// right edge.
+fn span(app: &App) -> f64 {
+    let oldest = app
+        .hashrate
+        .values()
+        .filter_map(|r| r.iter().next().map(|(at, _)| *at))
+        .chain(app.share_rate.iter().next().map(|(at, _)| *at))
+        .min();
+    oldest.map_or(60.0, |at| {
+        ((app.now - at) as f64 / 1000.0).clamp(60.0, CHART_SECS)
+    })
+}
+
 fn render_hashrate(app: &App, frame: &mut Frame, area: Rect) {
     if app.hashrate.is_empty() {
         frame.render_widget(
@@ -154,7 +169,7 @@ fn render_hashrate(app: &App, frame: &mut Frame, area: Rect) {
             )))
             .x_axis(
                 Axis::default()
-                    .bounds([-CHART_SECS, 0.0])
+                    .bounds([-span(app), 0.0])
                     .style(Style::new().fg(Color::DarkGray)),
             )
             .y_axis(
@@ -217,7 +232,7 @@ fn render_shares(app: &App, frame: &mut Frame, area: Rect) {
     .block(panel(title))
     .x_axis(
         Axis::default()
-            .bounds([-CHART_SECS, 0.0])
+            .bounds([-span(app), 0.0])
             .style(Style::new().fg(Color::DarkGray)),
     )
     .y_axis(
