@@ -30,7 +30,84 @@ pub const HEADER_LEN: usize = 80;
 /// proof of work. The bytes are in internal order (a little-endian number); block
 /// explorers and RPCs show them reversed.
 pub fn sha256d(data: &[u8]) -> [u8; 32] {
-    Sha256::digest(Sha256::digest(data)).into()
+    sha256_of_digest(&Sha256::digest(data).into())
+}
+
+/// [`sha256d`] of the concatenation of `parts`, without building it: a coinbase
+/// (`coinb1 ‖ extranonce1 ‖ extranonce2 ‖ coinb2`) is hashed for every share.
+pub fn sha256d_parts(parts: &[&[u8]]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    sha256_of_digest(&hasher.finalize().into())
+}
+
+/// [`sha256d`] of 64 bytes (a merkle node: left ‖ right), straight on the compression
+/// function: the second block of the inner hash is the same padding for every node.
+pub fn sha256d_64(data: &[u8; 64]) -> [u8; 32] {
+    let mut state = SHA256_IV;
+    compress(&mut state, data);
+    compress(&mut state, &PADDING_AFTER_64);
+    sha256_of_digest(&state_bytes(&state))
+}
+
+/// [`sha256d`] of an 80-byte block header, straight on the compression function.
+pub fn sha256d_header(header: &[u8; HEADER_LEN]) -> [u8; 32] {
+    let mut state = SHA256_IV;
+    let (first, rest) = header.split_at(64);
+    compress(&mut state, first.try_into().expect("64 bytes"));
+    let mut block = [0u8; 64];
+    block[..HEADER_LEN - 64].copy_from_slice(rest);
+    block[HEADER_LEN - 64] = 0x80;
+    block[56..].copy_from_slice(&(HEADER_LEN as u64 * 8).to_be_bytes());
+    compress(&mut state, &block);
+    sha256_of_digest(&state_bytes(&state))
+}
+
+/// SHA-256's initial state (FIPS 180-4, 5.3.3).
+const SHA256_IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// The block SHA-256 appends to a 64-byte message: `0x80`, zeros, the length in bits
+/// (512) big-endian.
+const PADDING_AFTER_64: [u8; 64] = {
+    let mut block = [0u8; 64];
+    block[0] = 0x80;
+    block[62] = 0x02;
+    block
+};
+
+fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
+    use sha2::digest::generic_array::GenericArray;
+    sha2::compress256(state, std::slice::from_ref(GenericArray::from_slice(block)));
+}
+
+fn state_bytes(state: &[u32; 8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
+        chunk.copy_from_slice(&word.to_be_bytes());
+    }
+    out
+}
+
+/// SHA-256 of a 32-byte digest (the outer hash of sha256d): one padded block.
+fn sha256_of_digest(digest: &[u8; 32]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(digest);
+    block[32] = 0x80;
+    block[56..].copy_from_slice(&256u64.to_be_bytes());
+    let mut state = SHA256_IV;
+    compress(&mut state, &block);
+    state_bytes(&state)
 }
 
 /// Litecoin's proof-of-work hash: scrypt with N=1024, r=1, p=1, the header as both
@@ -75,7 +152,7 @@ impl PowAlgorithm {
     /// [`sha256d`], whatever the algorithm.)
     pub fn hash_header(self, header: &[u8; HEADER_LEN]) -> [u8; 32] {
         match self {
-            PowAlgorithm::Sha256d => sha256d(header),
+            PowAlgorithm::Sha256d => sha256d_header(header),
             PowAlgorithm::Scrypt => scrypt_1024_1_1(header),
         }
     }
@@ -565,6 +642,25 @@ mod tests {
             if size >= 3 && mantissa >= 0x1_0000 {
                 prop_assert_eq!(back, compact);
             }
+        }
+
+        #[test]
+        fn fixed_size_sha256d_matches_the_digest_api(
+            data in proptest::collection::vec(any::<u8>(), 0..300),
+            cut in any::<prop::sample::Index>(),
+            node in any::<[u8; 32]>(),
+            header in proptest::collection::vec(any::<u8>(), HEADER_LEN),
+        ) {
+            let reference = |d: &[u8]| -> [u8; 32] { Sha256::digest(Sha256::digest(d)).into() };
+            prop_assert_eq!(sha256d(&data), reference(&data));
+            let (a, b) = data.split_at(cut.index(data.len() + 1));
+            prop_assert_eq!(sha256d_parts(&[a, &[], b]), reference(&data));
+            let mut pair = [0u8; 64];
+            pair[..32].copy_from_slice(&node);
+            pair[32..].copy_from_slice(&node.map(|x| x ^ 0x5a));
+            prop_assert_eq!(sha256d_64(&pair), reference(&pair));
+            let header: [u8; HEADER_LEN] = header.try_into().unwrap();
+            prop_assert_eq!(sha256d_header(&header), reference(&header));
         }
 
         #[test]

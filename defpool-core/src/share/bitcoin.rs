@@ -155,8 +155,9 @@ pub fn check_submit(
         });
     }
     let mut bytes = [0u8; MAX_EXTRANONCE2_LEN];
-    hex::decode_to_slice(&submit.extranonce2, &mut bytes[..expected])
-        .map_err(|_| SubmitError::Extranonce2NotHex)?;
+    if !decode_hex(submit.extranonce2.as_bytes(), &mut bytes[..expected]) {
+        return Err(SubmitError::Extranonce2NotHex);
+    }
     let extranonce2 = Extranonce2 {
         bytes,
         len: expected as u8,
@@ -194,8 +195,45 @@ pub fn check_submit(
 /// 8 hex digits (either case), big-endian, as stratum writes 32-bit header fields.
 fn u32_hex(s: &str) -> Option<u32> {
     let mut bytes = [0u8; 4];
-    hex::decode_to_slice(s, &mut bytes).ok()?;
-    Some(u32::from_be_bytes(bytes))
+    decode_hex(s.as_bytes(), &mut bytes).then(|| u32::from_be_bytes(bytes))
+}
+
+/// Value of each byte as a hex digit (either case); `INVALID` for anything else.
+const HEX_DIGIT: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+const INVALID: u8 = 0x10;
+
+/// Decodes `2 × out.len()` hex digits into `out`; false (and `out` unspecified) when
+/// the length is wrong or a byte is not a hex digit. A table lookup per digit with no
+/// branch on its value: miners' digits are random, and `hex`'s per-digit range checks
+/// mispredicted on most of them (it was most of `check_submit`'s time).
+fn decode_hex(digits: &[u8], out: &mut [u8]) -> bool {
+    if digits.len() != 2 * out.len() {
+        return false;
+    }
+    let mut bad = 0u8;
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let (hi, lo) = (
+            HEX_DIGIT[usize::from(pair[0])],
+            HEX_DIGIT[usize::from(pair[1])],
+        );
+        bad |= hi | lo;
+        *byte = (hi << 4) | (lo & 0x0f);
+    }
+    bad & INVALID == 0
 }
 
 #[cfg(test)]
@@ -482,7 +520,45 @@ mod tests {
         );
     }
 
+    #[test]
+    fn hex_digits_decode_like_the_hex_crate() {
+        let mut out = [0u8; 4];
+        assert!(decode_hex(b"0aF9bC10", &mut out));
+        assert_eq!(out, [0x0a, 0xf9, 0xbc, 0x10]);
+        for bad in [
+            &b"0aF9bC1"[..],
+            b"0aF9bC100",
+            b"0aF9bC1g",
+            b"+aF9bC10",
+            b"0aF9bC1\xff",
+            b"0x0a0b0c",
+        ] {
+            assert!(!decode_hex(bad, &mut out), "{bad:?}");
+        }
+        assert!(decode_hex(b"", &mut []));
+    }
+
     proptest! {
+        #[test]
+        fn hex_decoding_matches_the_hex_crate(digits in proptest::collection::vec(any::<u8>(), 0..20)) {
+            let mut ours = vec![0u8; digits.len() / 2];
+            let mut theirs = vec![0u8; digits.len() / 2];
+            let ok = decode_hex(&digits, &mut ours);
+            let reference = hex::decode_to_slice(&digits, &mut theirs).is_ok();
+            prop_assert_eq!(ok, reference);
+            if ok {
+                prop_assert_eq!(ours, theirs);
+            }
+        }
+
+        #[test]
+        fn hex_digit_strings_decode(bytes in proptest::collection::vec(any::<u8>(), 0..10), upper in any::<bool>()) {
+            let text = if upper { hex::encode_upper(&bytes) } else { hex::encode(&bytes) };
+            let mut out = vec![0u8; bytes.len()];
+            prop_assert!(decode_hex(text.as_bytes(), &mut out));
+            prop_assert_eq!(out, bytes);
+        }
+
         #[test]
         fn rolled_version_takes_masked_bits_from_the_miner(job in any::<u32>(), bits in any::<u32>(), mask in any::<u32>()) {
             let v = rolled_version(job, bits, mask);

@@ -7,7 +7,7 @@
 //! words). These are checked against the headers cpuminer hashed in the captured
 //! sessions.
 
-use crate::pow::bitcoin::{sha256d, CompactTarget, HEADER_LEN};
+use crate::pow::bitcoin::{sha256d_header, CompactTarget, HEADER_LEN};
 
 /// A block header, field by field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +57,7 @@ impl BlockHeader {
     /// The block id: sha256d of the header, internal byte order (for sha256d coins also
     /// the proof-of-work hash; for scrypt coins only the id).
     pub fn block_hash(&self) -> [u8; 32] {
-        sha256d(&self.to_bytes())
+        sha256d_header(&self.to_bytes())
     }
 }
 

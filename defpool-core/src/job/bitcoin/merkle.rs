@@ -5,14 +5,14 @@
 //! header stores the root and as stratum sends branch entries); RPCs show txids
 //! reversed. A level with an odd number of nodes pairs its last node with itself.
 
-use crate::pow::bitcoin::sha256d;
+use crate::pow::bitcoin::sha256d_64;
 
 /// `sha256d(left ‖ right)`, one inner node.
 pub fn merkle_parent(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
     let mut both = [0u8; 64];
     both[..32].copy_from_slice(left);
     both[32..].copy_from_slice(right);
-    sha256d(&both)
+    sha256d_64(&both)
 }
 
 /// The merkle root of a block's txids (coinbase first). `None` for no leaves: a block

@@ -64,9 +64,20 @@ impl StratumWork {
         self.coinbase.assemble(extranonce1, extranonce2)
     }
 
+    /// The coinbase's txid: [`Self::coinbase_tx`] hashed piece by piece, without
+    /// assembling it (this runs for every share).
+    pub fn coinbase_txid(&self, extranonce1: &[u8], extranonce2: &[u8]) -> [u8; 32] {
+        crate::pow::bitcoin::sha256d_parts(&[
+            &self.coinbase.coinb1,
+            extranonce1,
+            extranonce2,
+            &self.coinbase.coinb2,
+        ])
+    }
+
     /// The merkle root with this coinbase at leaf 0.
     pub fn merkle_root(&self, extranonce1: &[u8], extranonce2: &[u8]) -> [u8; 32] {
-        let txid = crate::pow::bitcoin::sha256d(&self.coinbase_tx(extranonce1, extranonce2));
+        let txid = self.coinbase_txid(extranonce1, extranonce2);
         merkle::root_from_branch(&txid, &self.merkle_branch)
     }
 

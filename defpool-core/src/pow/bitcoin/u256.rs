@@ -111,8 +111,10 @@ impl U256 {
     }
 
     /// `floor(numerator × 2^shift / denominator)`, or `None` when it does not fit in 256
-    /// bits. Exact for every input: long division, one bit of the numerator at a time,
-    /// with the remainder kept below `denominator` (so it fits in a `u128`).
+    /// bits. Exact for every input: schoolbook long division in base 2^64 (the
+    /// numerator is `numerator << shift`, its limbs below the top two all zero), each
+    /// step a `u128 / u64` with the remainder kept below `denominator`. A session runs
+    /// it for every share, so it must not walk the quotient one bit at a time.
     pub(crate) fn from_ratio(numerator: u64, shift: i32, denominator: u64) -> Option<U256> {
         if denominator == 0 {
             return None;
@@ -122,39 +124,38 @@ impl U256 {
             let q = U256::from_u64(numerator / denominator);
             return Some(q.shr(shift.unsigned_abs().min(256)));
         }
+        let shift = shift.unsigned_abs();
+        // n × 2^shift = (n << r) × 2^(64·q): two significant limbs, then q zero limbs.
+        let (zero_limbs, r) = ((shift / 64) as usize, shift % 64);
+        let top = u128::from(numerator) << r;
+        let limbs = 2 + zero_limbs;
         let d = u128::from(denominator);
-        let mut quotient = U256::ZERO;
+        let mut out = [0u64; 4];
         let mut rem: u128 = 0;
-        // The numerator's bits, most significant first, then `shift` zero bits.
-        let total_bits = 64 + shift.unsigned_abs();
-        for i in 0..total_bits {
-            let bit = if i < 64 {
-                u128::from((numerator >> (63 - i)) & 1)
-            } else {
-                0
+        for i in 0..limbs {
+            let limb = match i {
+                0 => (top >> 64) as u64,
+                1 => top as u64,
+                _ => 0,
             };
-            if quotient.0[3] >> 63 != 0 {
-                return None; // one more shift would lose the top bit
-            }
-            rem = (rem << 1) | bit;
-            quotient = quotient.shl(1);
-            if rem >= d {
-                rem -= d;
-                quotient.0[0] |= 1;
-            }
-            if i >= 63 && rem == 0 {
-                // Only zero bits are left, and they only shift the quotient.
-                let remaining = total_bits - 1 - i;
-                if remaining == 0 {
-                    break;
-                }
-                if quotient.bits() + remaining > 256 {
+            // rem < d < 2^64, so this fits and the digit is below 2^64.
+            let current = (rem << 64) | u128::from(limb);
+            let digit = (current / d) as u64;
+            rem = current % d;
+            let place = limbs - 1 - i;
+            if place >= 4 {
+                if digit != 0 {
                     return None;
                 }
-                return Some(quotient.shl(remaining));
+            } else {
+                out[place] = digit;
+            }
+            if i >= 1 && rem == 0 {
+                // Only zero limbs are left, so every digit still to come is zero.
+                break;
             }
         }
-        Some(quotient)
+        Some(U256(out))
     }
 }
 
@@ -233,7 +234,67 @@ mod tests {
         assert_eq!(U256::from_ratio(1, 0, 0), None);
     }
 
+    /// The bit-at-a-time long division `from_ratio` replaced: slow, obviously right.
+    fn from_ratio_bitwise(numerator: u64, shift: i32, denominator: u64) -> Option<U256> {
+        if denominator == 0 {
+            return None;
+        }
+        if shift < 0 {
+            let q = U256::from_u64(numerator / denominator);
+            return Some(q.shr(shift.unsigned_abs().min(256)));
+        }
+        let d = u128::from(denominator);
+        let mut quotient = U256::ZERO;
+        let mut rem: u128 = 0;
+        for i in 0..64 + shift.unsigned_abs() {
+            let bit = if i < 64 {
+                u128::from((numerator >> (63 - i)) & 1)
+            } else {
+                0
+            };
+            if quotient.0[3] >> 63 != 0 {
+                return None;
+            }
+            rem = (rem << 1) | bit;
+            quotient = quotient.shl(1);
+            if rem >= d {
+                rem -= d;
+                quotient.0[0] |= 1;
+            }
+        }
+        Some(quotient)
+    }
+
+    #[test]
+    fn ratio_edges_match_the_bitwise_division() {
+        for n in [0, 1, 0xffff, u64::MAX] {
+            for d in [1, 2, 3, 0xffff, 1 << 52, (1 << 53) - 1, u64::MAX] {
+                for shift in [
+                    0, 1, 63, 64, 65, 127, 128, 191, 192, 193, 255, 256, 300, 400,
+                ] {
+                    assert_eq!(
+                        U256::from_ratio(n, shift, d),
+                        from_ratio_bitwise(n, shift, d),
+                        "{n} << {shift} / {d}"
+                    );
+                }
+            }
+        }
+        assert_eq!(U256::from_ratio(0, 5000, 3), Some(U256::ZERO));
+        assert_eq!(U256::from_ratio(1, 5000, u64::MAX), None);
+    }
+
     proptest! {
+        #[test]
+        fn ratio_matches_the_bitwise_division(n in any::<u64>(), shift in -300i32..400, d in 1u64..) {
+            prop_assert_eq!(U256::from_ratio(n, shift, d), from_ratio_bitwise(n, shift, d));
+        }
+
+        #[test]
+        fn ratio_matches_for_difficulty_mantissas(shift in 150i32..320, d in (1u64 << 52)..(1u64 << 53)) {
+            prop_assert_eq!(U256::from_ratio(0xffff, shift, d), from_ratio_bitwise(0xffff, shift, d));
+        }
+
         #[test]
         fn ratio_matches_u128_arithmetic(n in any::<u64>(), shift in 0i32..60, d in 1u64..) {
             let exact = (u128::from(n) << shift) / u128::from(d);
