@@ -164,6 +164,13 @@ pub async fn run(config: Config, events: EventHub) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (api.listen)", config.api.listen))?;
     tracing::info!(listen = %config.api.listen, "API listening");
+    // A fixed send buffer per API connection: without it the kernel grows the buffer of
+    // a stream client that does not read up to several MB before the send blocks and
+    // the client can be dropped as too slow.
+    let listener = {
+        use axum::serve::ListenerExt;
+        listener.tap_io(|tcp| set_send_buffer(tcp, API_SEND_BUFFER))
+    };
     let mut api_stop = stop_rx.clone();
     let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
         while !*api_stop.borrow() {
@@ -477,5 +484,23 @@ async fn announce_templates(
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             r = stop.changed() => if r.is_err() || *stop.borrow() { return },
         }
+    }
+}
+
+/// Kernel send buffer of an API connection (REST answers and stream messages).
+const API_SEND_BUFFER: usize = 256 * 1024;
+
+fn set_send_buffer(tcp: &tokio::net::TcpStream, bytes: usize) {
+    use std::os::fd::AsRawFd;
+    let value = bytes as libc::c_int;
+    // SAFETY: setsockopt on a socket we own, with a pointer to a live c_int.
+    unsafe {
+        libc::setsockopt(
+            tcp.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
     }
 }

@@ -73,6 +73,10 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// Bearer token for mutations and admin reads; without it those are refused.
     pub admin_token: Option<String>,
+    /// Longest a live-stream client may take to accept one message before it is
+    /// disconnected as too slow.
+    #[serde(with = "humantime_serde_compat")]
+    pub stream_send_timeout: Duration,
 }
 
 impl Default for ApiConfig {
@@ -80,6 +84,7 @@ impl Default for ApiConfig {
         ApiConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             admin_token: None,
+            stream_send_timeout: Duration::from_secs(10),
         }
     }
 }

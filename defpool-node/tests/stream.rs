@@ -268,3 +268,72 @@ async fn the_stream_follows_shares_blocks_balances_and_payouts() {
     }
     drop(node);
 }
+
+/// A client that never reads: the node keeps publishing, drops it with a close reason,
+/// and its memory does not grow with the events the client would have had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_dropped_and_costs_no_memory() {
+    let Some(pair) = LitecoinPair::start().await else {
+        return;
+    };
+    let ltc = &pair.main;
+    let pool = ltc.wallet_with_address("pool").await;
+    let miner = ltc.wallet_with_address("miners").await;
+    ltc.generate(101, &pool).await;
+    let (api, stratum) = (free_port(), free_port());
+    let text = config(pair.path(), ltc, &pool, api, stratum).replace(
+        "admin_token = ",
+        "stream_send_timeout = \"1s\"\nadmin_token = ",
+    );
+    let node = Node::start(pair.path(), &text, TOKEN, &[]).await;
+
+    // A WebSocket handshake over a socket with a tiny receive window, then silence.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let stream = socket
+        .connect(format!("127.0.0.1:{api}").parse().unwrap())
+        .await
+        .unwrap();
+    let mut request = format!("ws://127.0.0.1:{api}/api/v1/stream")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let (silent, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .expect("handshake");
+    let rss_before = node.rss_kib();
+
+    // Mine: every share is a block on regtest, each worth several events.
+    let mut m = BtcMiner::connect(&format!("127.0.0.1:{stratum}"), PowAlgorithm::Scrypt).await;
+    m.subscribe().await;
+    m.authorize(&format!("{miner}.rig"), "x").await;
+    m.wait_for_job().await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !node.log().contains("stream client too slow") {
+        assert!(
+            Instant::now() < deadline,
+            "the silent client was never dropped\n{}",
+            node.log()
+        );
+        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(5), m.read()).await {}
+        let d = m.difficulty;
+        if let Some(share) = m.find_share(d, 100_000) {
+            let r = m.submit(&format!("{miner}.rig"), &share).await;
+            assert!(r["result"] == true || r["error"][0] == 21, "{r}");
+        }
+    }
+    let rss_after = node.rss_kib();
+    assert!(
+        rss_after < rss_before + 8 * 1024,
+        "node memory grew from {rss_before} KiB to {rss_after} KiB"
+    );
+    // A reader that keeps up is still served.
+    let mut reader = connect(api, "", Some(TOKEN)).await.expect("stream");
+    assert!(matches!(
+        next(&mut reader).await,
+        StreamMessage::Snapshot(_)
+    ));
+    drop(silent);
+}

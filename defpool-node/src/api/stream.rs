@@ -9,7 +9,7 @@
 //! A slow client never slows the node: events come from a shared ring; a client that
 //! falls behind it gets a `resync` and a fresh snapshot (a coalesced update), and one
 //! that does so [`MAX_RESYNCS`] times in a minute, or does not take a message within
-//! [`SEND_TIMEOUT`], is closed with code 1008 "client too slow".
+//! `api.stream_send_timeout`, is closed with code 1008 "client too slow".
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,8 +31,6 @@ use super::{ApiError, AppState};
 use crate::mining::JobSource;
 use crate::store::{now_ms, BlockQuery, PayoutQuery};
 
-/// Longest a client may take to accept one message.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Resyncs within a minute before a client is dropped as too slow.
 const MAX_RESYNCS: u32 = 3;
 /// Close code for a policy violation (RFC 6455), used for slow clients.
@@ -96,6 +94,7 @@ pub async fn stream(
 }
 
 async fn serve(mut socket: WebSocket, s: AppState, scope: Scope) {
+    let timeout = s.config.api.stream_send_timeout;
     // Subscribe before the snapshot so no event between the two is lost; events the
     // snapshot already contains may arrive once more, with their sequence numbers.
     let mut rx = s.events.subscribe();
@@ -108,7 +107,8 @@ async fn serve(mut socket: WebSocket, s: AppState, scope: Scope) {
             received = rx.recv() => match received {
                 Ok(event) => {
                     let Some(text) = event_text(&event, &scope) else { continue };
-                    if send(&mut socket, text).await.is_err() {
+                    if send(&mut socket, text, timeout).await.is_err() {
+                        tracing::info!("stream client too slow; disconnected");
                         return close_slow(socket).await;
                     }
                 }
@@ -121,7 +121,7 @@ async fn serve(mut socket: WebSocket, s: AppState, scope: Scope) {
                     }
                     let resync = StreamMessage::Resync { missed };
                     let Ok(text) = serde_json::to_string(&resync) else { return };
-                    if send(&mut socket, text.into()).await.is_err()
+                    if send(&mut socket, text.into(), timeout).await.is_err()
                         || send_snapshot(&mut socket, &s, &scope).await.is_err()
                     {
                         return close_slow(socket).await;
@@ -150,8 +150,8 @@ fn event_text(event: &Arc<StreamEvent>, scope: &Scope) -> Option<Utf8Bytes> {
     serde_json::to_string(&message).ok().map(Into::into)
 }
 
-async fn send(socket: &mut WebSocket, text: Utf8Bytes) -> Result<(), ()> {
-    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text))).await {
+async fn send(socket: &mut WebSocket, text: Utf8Bytes, timeout: Duration) -> Result<(), ()> {
+    match tokio::time::timeout(timeout, socket.send(Message::Text(text))).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
     }
@@ -178,7 +178,7 @@ async fn send_snapshot(socket: &mut WebSocket, s: &AppState, scope: &Scope) -> R
     };
     let text =
         serde_json::to_string(&StreamMessage::Snapshot(Box::new(snapshot))).map_err(|_| ())?;
-    send(socket, text.into()).await
+    send(socket, text.into(), s.config.api.stream_send_timeout).await
 }
 
 /// The state of the pool as a stream snapshot.

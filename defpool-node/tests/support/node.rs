@@ -131,6 +131,19 @@ impl Node {
         }
     }
 
+    /// Resident memory of the node process (VmRSS), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
     pub fn log(&self) -> String {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
