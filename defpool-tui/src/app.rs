@@ -30,6 +30,8 @@ const MAX_DONE_PAYOUTS: usize = 100;
 const MAX_LOG: usize = 1000;
 /// Share windows kept per miner for the drill-in's "recent shares".
 const MAX_MINER_WINDOWS: usize = 20;
+/// A miner without a known session counts as online this long after its last share.
+const ONLINE_MS: i64 = 120_000;
 /// Profit switches remembered for the Profitability screen.
 const MAX_SWITCHES: usize = 20;
 
@@ -146,6 +148,8 @@ pub struct MinerRow {
     pub accepted: u64,
     pub rejected: u64,
     pub last_share_at: Option<i64>,
+    /// When its last known session closed.
+    pub disconnected_at: Option<i64>,
     pub work: WorkWindow,
     pub recent: VecDeque<ShareWindow>,
 }
@@ -155,8 +159,16 @@ impl MinerRow {
         self.work.rate(now)
     }
 
-    pub fn online(&self) -> bool {
-        !self.workers.is_empty()
+    /// Has an open session we saw open, or sent a share lately (sessions opened before
+    /// the dashboard connected are only known by their shares).
+    pub fn online(&self, now: i64) -> bool {
+        if !self.workers.is_empty() {
+            return true;
+        }
+        match self.last_share_at {
+            Some(at) => now - at <= ONLINE_MS && self.disconnected_at.is_none_or(|d| at > d),
+            None => false,
+        }
     }
 }
 
@@ -659,6 +671,7 @@ impl App {
             } => {
                 let row = self.miner_row(&miner);
                 row.workers.remove(&worker);
+                row.disconnected_at = Some(at);
                 self.summary.sessions = self.summary.sessions.saturating_sub(1);
                 let who = format::short_address(&miner, 25);
                 self.push_log(

@@ -69,6 +69,15 @@ fn draw(app: &App, width: u16, height: u16) -> Vec<String> {
     rows
 }
 
+/// The full address of the miner whose address starts with `prefix`.
+fn rows_miner(app: &App, prefix: &str) -> String {
+    app.miners
+        .keys()
+        .find(|m| m.starts_with(prefix))
+        .unwrap()
+        .clone()
+}
+
 fn text(rows: &[String]) -> String {
     rows.join("\n")
 }
@@ -196,8 +205,9 @@ fn miners_table_sorts_filters_and_truncates_addresses() {
         rows[a]
     );
     assert!(rows[a].contains(" 2 "), "two workers: {}", rows[a]);
-    // The disconnected miner is still listed, with no worker.
-    assert!(rows[c].contains("XMR  0 "), "{}", rows[c]);
+    // The disconnected miner is still listed, with no open session.
+    assert!(rows[c].contains("XMR  -   33"), "{}", rows[c]);
+    assert!(!app.miners[&rows_miner(&app, "44AFF")].online(app.now));
 
     // Sort by miner address, then reverse.
     key(&mut app, KeyCode::Char('s'));

@@ -21,7 +21,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         return;
     }
     let rows = app.miner_rows();
-    let online = rows.iter().filter(|m| m.online()).count();
+    let online = rows.iter().filter(|m| m.online(app.now)).count();
     let arrow = if app.sort_reversed { "↑" } else { "↓" };
     let title = format!(
         " Miners {online}/{} online · by {} {arrow}{} ",
@@ -50,7 +50,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .iter()
         .map(|m| {
             let coins: Vec<&str> = m.coins.iter().map(String::as_str).collect();
-            let style = if m.online() {
+            let style = if m.online(app.now) {
                 Style::new()
             } else {
                 Style::new().fg(Color::DarkGray)
@@ -58,7 +58,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             Row::new(vec![
                 Cell::from(format::short_address(&m.miner, miner_width)),
                 Cell::from(coins.join(",")),
-                Cell::from(m.workers.len().to_string()),
+                // Sessions opened before we connected are not known: no count then.
+                Cell::from(if m.workers.is_empty() {
+                    "-".to_string()
+                } else {
+                    m.workers.len().to_string()
+                }),
                 Cell::from(format::hashrate(m.hashrate(app.now))),
                 Cell::from(format::compact(m.accepted as f64)),
                 Cell::from(format::compact(m.rejected as f64)),
@@ -127,7 +132,7 @@ fn render_detail(app: &App, d: &MinerDetail, frame: &mut Frame, area: Rect) {
     }
     if let Some(r) = row {
         lines.push(Line::raw(format!(
-            "live: {} · {} workers online · {} ok {} rejected since start",
+            "live: {} · {} sessions seen open · {} ok {} rejected since start",
             format::hashrate(r.hashrate(app.now)),
             r.workers.len(),
             r.accepted,
