@@ -18,8 +18,8 @@ use defpool_core::payout::{
 use defpool_core::{Amount, Difficulty, FeeRate, Work};
 use defpool_node::accounting::{compute_split, run_audit, FoundBlock, ShareSink, SinkError};
 use defpool_node::store::{
-    now_ms, Backend, BlockRecord, CoinActivity, NewBlock, NewShare, PayoutQuery, PayoutRecord,
-    PayoutSettingsRecord, RoundShare, Store, StoreError,
+    now_ms, Backend, BlockRecord, CoinActivity, MinerQuery, NewBlock, NewShare, PayoutQuery,
+    PayoutRecord, PayoutSettingsRecord, RoundShare, Store, StoreError, CANCELLED_REASON,
 };
 use sqlx::Row;
 
@@ -67,6 +67,8 @@ on_both_backends! {
     check_ledger_is_append_only(store) => ledger_is_append_only_sqlite, ledger_is_append_only_postgres;
     check_updated_at_follows_every_update(store) => updated_at_follows_every_update_sqlite, updated_at_follows_every_update_postgres;
     check_activity_stats(store) => activity_stats_sqlite, activity_stats_postgres;
+    check_operator_cancel_and_retry(store) => operator_cancel_and_retry_sqlite, operator_cancel_and_retry_postgres;
+    check_miner_listing(store) => miner_listing_sqlite, miner_listing_postgres;
 }
 
 // ---------------------------------------------------------------------------------
@@ -1109,7 +1111,10 @@ async fn check_prepared_payout_transaction(store: Store) {
         (p.status, p.tx_hash.as_deref(), p.fee),
         (PayoutStatus::Processing, Some("tx-1"), Some(amt(800)))
     );
-    assert_eq!(store.signed_tx("tx-1").await.unwrap().as_deref(), Some("signed-1"));
+    assert_eq!(
+        store.signed_tx("tx-1").await.unwrap().as_deref(),
+        Some("signed-1")
+    );
     // Recorded once: a second transaction for the same payouts is refused whole.
     assert!(is_conflict(
         store
@@ -1848,4 +1853,163 @@ async fn check_activity_stats(store: Store) {
         "an account with money is known"
     );
     assert!(!store.miner_known("nobody").await.unwrap());
+}
+
+// ---------------------------------------------------------------------------------
+// Operator actions
+// ---------------------------------------------------------------------------------
+
+/// Cancel takes only a pending payout and credits it back like a failure; retry
+/// re-creates a failed payout once, from the balance, never beyond it.
+async fn check_operator_cancel_and_retry(store: Store) {
+    credit_matured(&store, XMR, "alice", 1_000_000).await;
+    let p = store
+        .create_payout(XMR, "alice", amt(400_000), "manual", None)
+        .await
+        .unwrap();
+    assert_eq!(money(&store, XMR, "alice").await, (600_000, 0, 0));
+
+    let cancelled = store.cancel_payout(p.id).await.unwrap();
+    assert_eq!(cancelled.status, PayoutStatus::Failed);
+    assert_eq!(cancelled.reason.as_deref(), Some(CANCELLED_REASON));
+    assert_eq!(money(&store, XMR, "alice").await, (1_000_000, 0, 0));
+    assert!(is_conflict(store.cancel_payout(p.id).await), "twice");
+    assert!(matches!(
+        store.cancel_payout(9_999).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Retry: a new pending payout of the same amount, debited again; only once.
+    let retry = store.retry_payout(p.id).await.unwrap();
+    assert_ne!(retry.id, p.id);
+    assert_eq!(
+        (
+            retry.status,
+            retry.amount,
+            retry.account.as_str(),
+            retry.origin.as_str()
+        ),
+        (PayoutStatus::Pending, amt(400_000), "alice", "manual")
+    );
+    assert_eq!(
+        retry.reason.as_deref(),
+        Some(format!("retry of payout {}", p.id).as_str())
+    );
+    assert_eq!(money(&store, XMR, "alice").await, (600_000, 0, 0));
+    let again = store.retry_payout(p.id).await;
+    assert!(is_conflict(again), "a failed payout is retried once");
+    assert!(
+        is_conflict(store.retry_payout(retry.id).await),
+        "not failed"
+    );
+
+    // A processing payout may be on the network: never cancelled.
+    assert_eq!(
+        store.mark_processing(&[retry.id]).await.unwrap(),
+        vec![retry.id]
+    );
+    match store.cancel_payout(retry.id).await {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("processing"), "{m}"),
+        other => panic!("unexpected {other:?}"),
+    }
+    store.fail_payout(retry.id, "wallet refused").await.unwrap();
+    assert_eq!(money(&store, XMR, "alice").await, (1_000_000, 0, 0));
+
+    // The credited-back amount was paid out meanwhile: the retry is refused.
+    store
+        .create_payout(XMR, "alice", amt(900_000), "auto", None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.retry_payout(retry.id).await,
+        Err(StoreError::InsufficientBalance {
+            available: 100_000,
+            requested: 400_000
+        })
+    ));
+    assert_audit_clean(&store).await;
+}
+
+/// Miners are listed per coin, newest first, with workers, window difficulty and
+/// balance; the coin and activity filters and the cursor narrow the list.
+async fn check_miner_listing(store: Store) {
+    store
+        .insert_shares(&[
+            share(XMR, "alice", "rig1", 10.0, T0),
+            share(XMR, "alice", "rig2", 5.0, T0 + 1_000),
+            share(XMR, "bob", "rig1", 7.0, T0 - 600_000),
+            share(LTC, "alice", "asic", 3.0, T0),
+        ])
+        .await
+        .unwrap();
+    credit_matured(&store, XMR, "alice", 1_000).await;
+    let all = store
+        .miners(
+            &MinerQuery {
+                limit: 10,
+                ..Default::default()
+            },
+            T0 - 1,
+        )
+        .await
+        .unwrap();
+    let seen: Vec<(&str, &str, u64, f64, u64)> = all
+        .iter()
+        .map(|m| {
+            (
+                m.coin.as_str(),
+                m.address.as_str(),
+                m.workers,
+                m.accepted_difficulty,
+                m.balance.atomic(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(seen.contains(&(XMR, "alice", 2, 15.0, 1_000)), "{seen:?}");
+    assert!(seen.contains(&(XMR, "bob", 1, 0.0, 0)), "{seen:?}");
+    assert!(seen.contains(&(LTC, "alice", 1, 3.0, 0)), "{seen:?}");
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+
+    let xmr_active = store
+        .miners(
+            &MinerQuery {
+                coin: Some(XMR.into()),
+                active_since: Some(T0 - 1),
+                limit: 10,
+                ..Default::default()
+            },
+            T0 - 1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        xmr_active
+            .iter()
+            .map(|m| m.address.as_str())
+            .collect::<Vec<_>>(),
+        vec!["alice"]
+    );
+    let first = store
+        .miners(
+            &MinerQuery {
+                limit: 1,
+                ..Default::default()
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    let rest = store
+        .miners(
+            &MinerQuery {
+                before_id: Some(first[0].id),
+                limit: 10,
+                ..Default::default()
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.len() + rest.len(), 3);
 }

@@ -16,6 +16,9 @@ use sqlx::Row;
 use super::blocks::add_to_balance;
 use super::{amount_from_db, amount_to_db, now_ms, Store, StoreError, StoreResult};
 
+/// `reason` of a payout the operator cancelled.
+pub const CANCELLED_REASON: &str = "cancelled by the operator";
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PayoutRecord {
     pub id: i64,
@@ -86,9 +89,38 @@ impl Store {
         origin: &str,
         reason: Option<&str>,
     ) -> StoreResult<PayoutRecord> {
+        self.create_payout_retrying(coin, account, amount, origin, reason, None)
+            .await
+    }
+
+    /// [`Store::create_payout`], recording the failed payout it retries (if any) in
+    /// the same transaction; a failed payout can be retried once (`Conflict` after).
+    async fn create_payout_retrying(
+        &self,
+        coin: &str,
+        account: &str,
+        amount: Amount,
+        origin: &str,
+        reason: Option<&str>,
+        retry_of: Option<i64>,
+    ) -> StoreResult<PayoutRecord> {
         let amount_db = amount_to_db(amount)?;
         let now = now_ms();
         let mut wtx = self.begin_write().await?;
+        if let Some(failed) = retry_of {
+            let earlier: Option<i64> =
+                sqlx::query("SELECT id FROM payouts WHERE retry_of = $1 LIMIT 1")
+                    .bind(failed)
+                    .fetch_optional(&mut *wtx.tx)
+                    .await?
+                    .map(|r| r.try_get(0))
+                    .transpose()?;
+            if let Some(earlier) = earlier {
+                return Err(StoreError::Conflict(format!(
+                    "payout {failed} was already retried as payout {earlier}"
+                )));
+            }
+        }
         let debited = sqlx::query(
             "UPDATE balances SET balance = balance - $3, updated_at = $4 \
              WHERE coin = $1 AND account = $2 AND balance >= $3",
@@ -129,8 +161,8 @@ impl Store {
             )));
         }
         let row = sqlx::query(&format!(
-            "INSERT INTO payouts (coin, account, amount, status, reason, origin, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $6) RETURNING {PAYOUT_COLUMNS}"
+            "INSERT INTO payouts (coin, account, amount, status, reason, origin, created_at, updated_at, retry_of) \
+             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $6, $7) RETURNING {PAYOUT_COLUMNS}"
         ))
         .bind(coin)
         .bind(account)
@@ -138,6 +170,7 @@ impl Store {
         .bind(reason)
         .bind(origin)
         .bind(now)
+        .bind(retry_of)
         .fetch_one(&mut *wtx.tx)
         .await?;
         let payout = payout_from_row(&row)?;
@@ -348,20 +381,96 @@ impl Store {
 
     /// Fails an open payout with `reason` and credits its amount back.
     pub async fn fail_payout(&self, id: i64, reason: &str) -> StoreResult<()> {
+        let failed = self
+            .fail_where(
+                id,
+                reason,
+                "(status = 'pending' OR (status = 'processing' AND tx_hash IS NULL))",
+            )
+            .await?;
+        if failed {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!("payout {id} is not open")))
+        }
+    }
+
+    /// The operator cancels a payout the processor has not taken yet: only `pending`
+    /// (a pending payout never has a transaction), failed with
+    /// [`CANCELLED_REASON`] and credited back like any failure. A `processing` payout
+    /// may already be on its way to the network and is refused (`Conflict`), as is a
+    /// finished one; an unknown id is `NotFound`.
+    pub async fn cancel_payout(&self, id: i64) -> StoreResult<PayoutRecord> {
+        let cancelled = self
+            .fail_where(
+                id,
+                CANCELLED_REASON,
+                "status = 'pending' AND tx_hash IS NULL",
+            )
+            .await?;
+        let payout = self
+            .payout(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no payout {id}")))?;
+        if cancelled {
+            return Ok(payout);
+        }
+        Err(StoreError::Conflict(match payout.status {
+            PayoutStatus::Processing => format!(
+                "payout {id} is processing: its transaction may already be sent, so it cannot \
+                 be cancelled; it will complete, or fail and be credited back"
+            ),
+            other => format!(
+                "payout {id} is {}; only a pending payout can be cancelled",
+                other.as_str()
+            ),
+        }))
+    }
+
+    /// The operator retries a failed payout: a new pending payout of the same amount,
+    /// coin and miner, debited from the balance the failure credited back. Refused
+    /// (`Conflict`) unless the payout failed, if it was already retried once, or if
+    /// the miner has an open payout in the coin; `InsufficientBalance` when the
+    /// credited-back amount has since been paid or moved.
+    pub async fn retry_payout(&self, id: i64) -> StoreResult<PayoutRecord> {
+        let failed = self
+            .payout(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no payout {id}")))?;
+        // `failed` is final, so checking it outside the transaction is safe.
+        if failed.status != PayoutStatus::Failed {
+            return Err(StoreError::Conflict(format!(
+                "payout {id} is {}; only a failed payout can be retried",
+                failed.status.as_str()
+            )));
+        }
+        self.create_payout_retrying(
+            &failed.coin,
+            &failed.account,
+            failed.amount,
+            "manual",
+            Some(&format!("retry of payout {id}")),
+            Some(id),
+        )
+        .await
+    }
+
+    /// Fails the payout if `condition` holds for it, crediting its amount back in the
+    /// same transaction. Returns whether it was failed.
+    async fn fail_where(&self, id: i64, reason: &str, condition: &str) -> StoreResult<bool> {
         let now = now_ms();
         let mut wtx = self.begin_write().await?;
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "UPDATE payouts SET status = 'failed', reason = $2, updated_at = $3 \
-             WHERE id = $1 AND (status = 'pending' OR (status = 'processing' AND tx_hash IS NULL)) \
-             RETURNING coin, account, amount",
-        )
+             WHERE id = $1 AND {condition} RETURNING coin, account, amount"
+        ))
         .bind(id)
         .bind(reason)
         .bind(now)
         .fetch_optional(&mut *wtx.tx)
         .await?;
         let Some(row) = row else {
-            return Err(StoreError::Conflict(format!("payout {id} is not open")));
+            return Ok(false);
         };
         let (coin, account, amount): (String, String, i64) =
             (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
@@ -377,7 +486,8 @@ impl Store {
         .execute(&mut *wtx.tx)
         .await?;
         add_to_balance(&mut wtx.tx, &coin, &account, amount, 0, now).await?;
-        wtx.commit().await
+        wtx.commit().await?;
+        Ok(true)
     }
 
     /// Puts a processing payout back to pending after a transient error (the wallet

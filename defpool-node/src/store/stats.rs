@@ -31,7 +31,70 @@ pub struct CoinActivity {
     pub total_paid: Amount,
 }
 
+/// One miner of a coin in the miner listing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MinerSummary {
+    /// Row id of the miner in its coin; the listing's cursor.
+    pub id: i64,
+    pub coin: String,
+    pub address: String,
+    pub workers: u64,
+    /// Σ difficulty of accepted shares since the window start.
+    pub accepted_difficulty: f64,
+    pub last_share_at: Option<i64>,
+    /// Payable balance in the coin (zero without a balance row).
+    pub balance: Amount,
+    pub created_at: i64,
+}
+
+/// Filter and page of the miner listing.
+#[derive(Clone, Debug, Default)]
+pub struct MinerQuery {
+    pub coin: Option<String>,
+    /// Only miners with a share at or after this time.
+    pub active_since: Option<i64>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
 impl Store {
+    /// Miners (per coin, as they first submitted shares), newest first, with their
+    /// worker count, accepted difficulty since `since_ms` and balance.
+    pub async fn miners(&self, q: &MinerQuery, since_ms: i64) -> StoreResult<Vec<MinerSummary>> {
+        let rows = sqlx::query(
+            "SELECT m.id, m.coin, m.address, \
+             (SELECT COUNT(*) FROM workers w WHERE w.miner = m.address AND w.coin = m.coin), \
+             COALESCE((SELECT SUM(s.difficulty) FROM shares s WHERE substr(s.miner, 1, 12) = substr(m.address, 1, 12) \
+                       AND s.miner = m.address AND s.coin = m.coin AND s.created_at >= $4 AND s.accepted = 1), 0.0), \
+             m.last_share_at, \
+             COALESCE((SELECT b.balance FROM balances b WHERE b.coin = m.coin AND b.account = m.address), 0), \
+             m.created_at \
+             FROM miners m WHERE ($1 = '' OR m.coin = $1) AND m.id < $2 \
+             AND COALESCE(m.last_share_at, 0) >= $3 ORDER BY m.id DESC LIMIT $5",
+        )
+        .bind(q.coin.clone().unwrap_or_default())
+        .bind(q.before_id.unwrap_or(i64::MAX))
+        .bind(q.active_since.unwrap_or(0))
+        .bind(since_ms)
+        .bind(q.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MinerSummary {
+                    id: r.try_get(0)?,
+                    coin: r.try_get(1)?,
+                    address: r.try_get(2)?,
+                    workers: r.try_get::<i64, _>(3)? as u64,
+                    accepted_difficulty: r.try_get(4)?,
+                    last_share_at: r.try_get(5)?,
+                    balance: amount_from_db(r.try_get(6)?)?,
+                    created_at: r.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+
     /// Workers of a miner (all coins) with their share counts since `since_ms`.
     pub async fn worker_activity(
         &self,
