@@ -738,6 +738,16 @@ impl App {
                 self.upsert_block(block);
             }
             Event::PayoutChanged { payout } => {
+                // The node re-sends a sent payout at each new confirmation; the log
+                // keeps state changes only.
+                let changed = self
+                    .payouts
+                    .get(&payout.id)
+                    .is_none_or(|old| old.status != payout.status);
+                if !changed {
+                    self.payouts.insert(payout.id, payout);
+                    return;
+                }
                 let level = match payout.status {
                     PayoutStatus::Failed => Level::Error,
                     _ => Level::Info,

@@ -15,6 +15,7 @@ use reqwest::Url;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::http::header::{HeaderValue, AUTHORIZATION, USER_AGENT};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
@@ -182,6 +183,9 @@ fn describe(e: WsError) -> String {
             format!("HTTP {status}{detail}")
         }
         WsError::Io(io) => io.to_string(),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            "the node dropped the connection".to_string()
+        }
         other => other.to_string(),
     }
 }

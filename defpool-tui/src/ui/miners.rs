@@ -131,12 +131,20 @@ fn render_detail(app: &App, d: &MinerDetail, frame: &mut Frame, area: Rect) {
         )),
     }
     if let Some(r) = row {
-        lines.push(Line::raw(format!(
-            "live: {} · {} sessions seen open · {} ok {} rejected since start",
-            format::hashrate(r.hashrate(app.now)),
-            r.workers.len(),
-            r.accepted,
-            r.rejected
+        let sessions = if r.workers.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = r.workers.iter().map(String::as_str).collect();
+            format!(" · open: {}", names.join(", "))
+        };
+        lines.push(Line::raw(format::ellipsize(
+            &format!(
+                "live: {} · {} ok {} rejected since connect{sessions}",
+                format::hashrate(r.hashrate(app.now)),
+                r.accepted,
+                r.rejected
+            ),
+            inner.width as usize,
         )));
     }
     frame.render_widget(Paragraph::new(lines), info);

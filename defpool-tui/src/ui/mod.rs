@@ -19,6 +19,7 @@ use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
 use crate::app::{App, ConnState, Level, Screen};
+use crate::format;
 
 /// Draws the whole dashboard.
 pub fn render(app: &App, frame: &mut Frame) {
@@ -96,7 +97,11 @@ fn render_status(app: &App, frame: &mut Frame, area: Rect) {
     } else if let Some(why) = &app.incompatible {
         Line::styled(why.clone(), Style::new().fg(Color::Red))
     } else if let Some(s) = &app.status {
-        Line::styled(s.text.clone(), level_style(s.level))
+        // The whole text is on the Events screen.
+        Line::styled(
+            format::ellipsize(&s.text, area.width as usize),
+            level_style(s.level),
+        )
     } else if let ConnState::Reconnecting { attempt, error, .. } = &app.conn {
         Line::styled(
             format!("attempt {attempt}: {error}"),
