@@ -346,6 +346,79 @@ pub struct AuditReport {
     pub differences: Vec<AuditDifference>,
 }
 
+/// One miner of a coin in `GET /miners` (admin).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MinerSummaryView {
+    pub miner: String,
+    pub coin: String,
+    /// Workers the miner ever used in this coin.
+    pub workers: u64,
+    /// Estimated hashes per second over the hashrate window.
+    pub hashrate: f64,
+    pub last_share_at: Option<i64>,
+    /// Payable balance in `coin`.
+    pub balance: CoinAmount,
+    /// When the miner's first share in `coin` was stored.
+    pub first_seen_at: i64,
+}
+
+/// A banned stratum address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct BanView {
+    /// IPv4 or IPv6 address.
+    pub ip: String,
+    /// When the ban ends (unix milliseconds).
+    pub expires_at: i64,
+    /// Seconds left, rounded up.
+    pub remaining_secs: u64,
+}
+
+/// Body of `GET /bans`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct BanList {
+    /// Soonest expiry first.
+    pub bans: Vec<BanView>,
+}
+
+/// Body of `POST /bans`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct BanRequest {
+    pub ip: String,
+    /// Length of the ban, 1 s to 365 days; a ban of the same address is replaced.
+    pub duration_secs: u64,
+}
+
+/// Body of `GET /config` (admin): the configuration the node runs with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct EffectiveConfig {
+    /// The file the node started with; `None` when it runs on built-in defaults.
+    pub source: Option<String>,
+    /// Every key after file, environment and flags, secrets replaced by
+    /// `<redacted>`, as TOML.
+    pub toml: String,
+    /// The same as a JSON object.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub config: serde_json::Value,
+    /// Keys `POST /config/reload` applies without a restart.
+    pub reloadable: Vec<String>,
+}
+
+/// Body of a successful `POST /config/reload`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ConfigReload {
+    /// The file that was read again.
+    pub source: String,
+    /// Keys whose value changed and now applies, e.g. `coins[XMR].min_payout`; empty
+    /// when the file held no change.
+    pub changed: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@ use crate::config::{Mode, Protocol, RandomxModeConfig};
 use crate::daemon::DaemonSet;
 use crate::daemon::{BitcoinDaemon, MoneroDaemon};
 use crate::events::EventHub;
+use crate::live_config::LiveConfig;
 use crate::mining::{BitcoinSource, JobSource, MoneroSource, RandomxVerifier};
 use crate::payout::bitcoin_wallet::BitcoinWallet;
 use crate::payout::monero_wallet::MoneroWallet;
@@ -30,7 +31,14 @@ use crate::stratum::{self, BitcoinWork, MoneroWork, PortContext, StratumShared};
 
 /// Runs the node until SIGINT/SIGTERM.
 pub async fn run(config: Config, events: EventHub) -> anyhow::Result<()> {
-    let config = Arc::new(config);
+    let live = LiveConfig::fixed(Arc::new(config));
+    run_live(live, events).await
+}
+
+/// Runs the node until SIGINT/SIGTERM on a config that `POST /api/v1/config/reload`
+/// may change (see [`crate::live_config`]).
+pub async fn run_live(live: LiveConfig, events: EventHub) -> anyhow::Result<()> {
+    let config = live.current();
     let url = config.database_url();
     let store = Store::connect(&url, config.database.max_connections)
         .await
@@ -89,7 +97,8 @@ pub async fn run(config: Config, events: EventHub) -> anyhow::Result<()> {
     );
     let processor = Arc::new(
         PayoutProcessor::new(store.clone(), config.clone(), wallets.clone())
-            .with_events(events.clone()),
+            .with_events(events.clone())
+            .with_live_config(live.clone()),
     );
     let updater_task = spawn_every(
         "balance updater",
@@ -139,6 +148,7 @@ pub async fn run(config: Config, events: EventHub) -> anyhow::Result<()> {
     let state = AppState {
         store: store.clone(),
         config: config.clone(),
+        live,
         started: Instant::now(),
         daemons,
         wallets,

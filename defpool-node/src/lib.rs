@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod events;
 pub mod failpoint;
+pub mod live_config;
 pub mod mining;
 pub mod payout;
 pub mod store;

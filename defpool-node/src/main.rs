@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use defpool_node::config::{CliOverrides, Config, ConfigSource};
+use defpool_node::live_config::LiveConfig;
 
 #[derive(Parser, Debug)]
 #[command(name = "defpool-node", version, about = "DefPool mining pool node")]
@@ -82,7 +83,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(defpool_node::app::run(config, events)) {
+    let config = std::sync::Arc::new(config);
+    let live = match &source {
+        ConfigSource::File(p) => LiveConfig::from_file(config, p, overrides),
+        ConfigSource::Defaults => LiveConfig::fixed(config),
+    };
+    match runtime.block_on(defpool_node::app::run_live(live, events)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("defpool-node: {e:#}");

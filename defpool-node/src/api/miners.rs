@@ -5,8 +5,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use defpool_core::api::{
-    BalanceView, CoinAmount, ErrorBody, MinerBalances, MinerView, Page, PayoutRequest,
-    PayoutSettingsUpdate, PayoutSettingsView, PayoutStatus, PayoutView, WorkerView,
+    BalanceView, CoinAmount, ErrorBody, MinerBalances, MinerSummaryView, MinerView, Page,
+    PayoutRequest, PayoutSettingsUpdate, PayoutSettingsView, PayoutStatus, PayoutView, WorkerView,
 };
 use defpool_core::{address, CoinSpec};
 use serde::Deserialize;
@@ -16,7 +16,9 @@ use super::auth::Admin;
 use super::{next_cursor, page_limit, parse_cursor, ApiError, ApiJson, AppState};
 use crate::payout::requests::{current_settings, resolve};
 use crate::payout::{request_payout as create_request, update_settings};
-use crate::store::{now_ms, BalanceRecord, PayoutQuery, PayoutRecord, PayoutSettingsRecord};
+use crate::store::{
+    now_ms, BalanceRecord, MinerQuery, PayoutQuery, PayoutRecord, PayoutSettingsRecord,
+};
 
 pub(crate) fn balance_view(b: BalanceRecord) -> BalanceView {
     BalanceView {
@@ -203,12 +205,13 @@ pub async fn request_payout(
     Path(wallet): Path<String>,
     ApiJson(req): ApiJson<PayoutRequest>,
 ) -> Result<(StatusCode, Json<PayoutView>), ApiError> {
-    let payout = create_request(&s.store, &s.config, &wallet, &req).await?;
+    let payout = create_request(&s.store, &s.live.current(), &wallet, &req).await?;
     tracing::info!(payout = payout.id, coin = %payout.coin, miner = %wallet, amount = %payout.amount, "payout requested");
     let view = payout_view(payout);
-    s.events.publish(defpool_core::stream::Event::PayoutChanged {
-        payout: view.clone(),
-    });
+    s.events
+        .publish(defpool_core::stream::Event::PayoutChanged {
+            payout: view.clone(),
+        });
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -281,7 +284,8 @@ pub async fn get_payout_settings(
     q: Result<Query<SettingsParams>, QueryRejection>,
 ) -> Result<Json<PayoutSettingsView>, ApiError> {
     let Query(q) = q?;
-    let coin_cfg = resolve(&s.config, &wallet, &q.coin)?;
+    let config = s.live.current();
+    let coin_cfg = resolve(&config, &wallet, &q.coin)?;
     let (settings, customized) = current_settings(&s.store, coin_cfg, &wallet).await?;
     Ok(Json(settings_view(settings, customized)))
 }
@@ -298,7 +302,87 @@ pub async fn put_payout_settings(
     Path(wallet): Path<String>,
     ApiJson(update): ApiJson<PayoutSettingsUpdate>,
 ) -> Result<Json<PayoutSettingsView>, ApiError> {
-    let saved = update_settings(&s.store, &s.config, &wallet, &update).await?;
+    let saved = update_settings(&s.store, &s.live.current(), &wallet, &update).await?;
     tracing::info!(miner = %wallet, coin = %saved.coin, "payout settings changed");
     Ok(Json(settings_view(saved, true)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct MinerListParams {
+    /// Only miners of this coin.
+    pub coin: Option<String>,
+    /// Only miners with a share within the hashrate window.
+    pub active: Option<bool>,
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Every miner per coin, newest first, with workers, hashrate over the hashrate
+/// window, last share and balance (admin: it lists every address).
+#[utoipa::path(get, path = "/api/v1/miners", tag = "admin", security(("admin_token" = [])),
+    params(MinerListParams),
+    responses((status = 200, body = Page<MinerSummaryView>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list_miners(
+    _admin: Admin,
+    State(s): State<AppState>,
+    q: Result<Query<MinerListParams>, QueryRejection>,
+) -> Result<Json<Page<MinerSummaryView>>, ApiError> {
+    let Query(q) = q?;
+    let limit = page_limit(q.limit)?;
+    let coin = match q.coin.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(
+            s.config
+                .coin(c)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "unknown_coin",
+                        format!("coin {c:?} is not configured on this pool"),
+                    )
+                })?
+                .spec()
+                .symbol
+                .to_string(),
+        ),
+    };
+    let window = s.config.accounting.hashrate_window;
+    let since = now_ms() - window.as_millis() as i64;
+    let rows = s
+        .store
+        .miners(
+            &MinerQuery {
+                coin,
+                active_since: q.active.unwrap_or(false).then_some(since),
+                before_id: parse_cursor(q.cursor.as_deref())?,
+                limit,
+            },
+            since,
+        )
+        .await?;
+    let next = next_cursor(rows.iter().map(|m| m.id), rows.len(), limit);
+    let items = rows
+        .into_iter()
+        .map(|m| {
+            let per_diff = CoinSpec::lookup(&m.coin)
+                .map(|c| c.algorithm.hashes_per_difficulty())
+                .unwrap_or(1.0);
+            MinerSummaryView {
+                hashrate: m.accepted_difficulty * per_diff / window.as_secs_f64(),
+                balance: CoinAmount::new(&m.coin, m.balance),
+                miner: m.address,
+                coin: m.coin,
+                workers: m.workers,
+                last_share_at: m.last_share_at,
+                first_seen_at: m.created_at,
+            }
+        })
+        .collect();
+    Ok(Json(Page {
+        items,
+        next_cursor: next,
+    }))
 }

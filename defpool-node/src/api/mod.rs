@@ -2,9 +2,12 @@
 //! handlers' annotations and served at `/api/v1/openapi.json`.
 
 mod auth;
+mod bans;
+mod config;
 mod error;
 mod metrics;
 mod miners;
+mod payouts;
 mod pool;
 pub mod stream;
 
@@ -35,6 +38,9 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
+    /// The config as reloaded (`POST /config/reload`): read payout minimums and
+    /// auto-payout from here, not from `config`.
+    pub live: crate::live_config::LiveConfig,
     pub started: Instant,
     pub daemons: BTreeMap<String, Arc<DaemonSet>>,
     pub wallets: BTreeMap<String, Arc<dyn Wallet>>,
@@ -78,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(pool::pool_stats))
         .routes(routes!(pool::blocks))
         .routes(routes!(pool::audit))
+        .routes(routes!(miners::list_miners))
         .routes(routes!(miners::miner))
         .routes(routes!(miners::balances))
         .routes(routes!(miners::balance))
@@ -87,6 +94,13 @@ pub fn router(state: AppState) -> Router {
             miners::get_payout_settings,
             miners::put_payout_settings
         ))
+        .routes(routes!(payouts::all_payouts))
+        .routes(routes!(payouts::cancel_payout))
+        .routes(routes!(payouts::retry_payout))
+        .routes(routes!(bans::list_bans, bans::add_ban))
+        .routes(routes!(bans::remove_ban))
+        .routes(routes!(config::show_config))
+        .routes(routes!(config::reload_config))
         .split_for_parts();
     let openapi = Arc::new(openapi);
     router

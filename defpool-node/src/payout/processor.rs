@@ -22,6 +22,7 @@ use super::wallet::{Prepared, Sent, Transfer, TxStatus, Wallet, WalletError};
 use crate::config::{CoinConfig, Config};
 use crate::events::EventHub;
 use crate::failpoint;
+use crate::live_config::LiveConfig;
 use crate::store::{now_ms, PayoutRecord, Store, StoreError};
 
 /// What one pass did, for logs and tests.
@@ -44,6 +45,8 @@ pub struct PayoutProcessor {
     config: Arc<Config>,
     wallets: BTreeMap<String, Arc<dyn Wallet>>,
     events: Option<EventHub>,
+    /// When set, each pass reads the config from here, so a reload applies.
+    live: Option<LiveConfig>,
 }
 
 impl PayoutProcessor {
@@ -57,6 +60,21 @@ impl PayoutProcessor {
             config,
             wallets,
             events: None,
+            live: None,
+        }
+    }
+
+    /// Reads `min_payout`, `auto_payout` and `[payouts]` afresh each pass.
+    pub fn with_live_config(mut self, live: LiveConfig) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    /// The config in force for this pass.
+    fn config(&self) -> Arc<Config> {
+        match &self.live {
+            Some(live) => live.current(),
+            None => self.config.clone(),
         }
     }
 
@@ -81,7 +99,8 @@ impl PayoutProcessor {
 
     pub async fn run_once(&self) -> Result<ProcessReport, StoreError> {
         let mut report = ProcessReport::default();
-        for coin in &self.config.coins {
+        let config = self.config();
+        for coin in &config.coins {
             let symbol = coin.spec().symbol;
             let pass_started = now_ms();
             let Some(wallet) = self.wallets.get(symbol) else {
@@ -185,7 +204,7 @@ impl PayoutProcessor {
                 Err(e @ WalletError::Rejected { .. })
                     if group.iter().all(|p| {
                         p.processing_at.unwrap_or(0)
-                            <= now_ms() - self.config.payouts.reconcile_after.as_millis() as i64
+                            <= now_ms() - self.config().payouts.reconcile_after.as_millis() as i64
                     }) =>
                 {
                     // The wallet refused these exact bytes and no daemon has seen them
@@ -193,7 +212,7 @@ impl PayoutProcessor {
                     // spent elsewhere, fee too low...). Build a new one.
                     let attempts = group.iter().map(|p| p.attempts).max().unwrap_or(1);
                     let retry_at = now_ms()
-                        + backoff(self.config.payouts.retry_backoff, attempts).as_millis() as i64;
+                        + backoff(self.config().payouts.retry_backoff, attempts).as_millis() as i64;
                     let reason = format!(
                         "transaction {tx_hash} was refused and never reached the network ({e}); it is built again"
                     );
@@ -235,7 +254,7 @@ impl PayoutProcessor {
         report: &mut ProcessReport,
     ) -> Result<(), StoreError> {
         let symbol = coin.spec().symbol;
-        let final_after = self.config.payouts.final_confirmations;
+        let final_after = self.config().payouts.final_confirmations;
         for p in self
             .store
             .unconfirmed_payouts(symbol, final_after, 100)
@@ -291,7 +310,7 @@ impl PayoutProcessor {
         report: &mut ProcessReport,
     ) -> Result<(), StoreError> {
         let symbol = coin.spec().symbol;
-        let cutoff = now_ms() - self.config.payouts.reconcile_after.as_millis() as i64;
+        let cutoff = now_ms() - self.config().payouts.reconcile_after.as_millis() as i64;
         let stuck: Vec<PayoutRecord> = self
             .store
             .processing_payouts(symbol)
@@ -365,7 +384,11 @@ impl PayoutProcessor {
         let spec = coin.spec();
         let due = self
             .store
-            .due_payouts(spec.symbol, now_ms(), self.config.payouts.max_batch as i64)
+            .due_payouts(
+                spec.symbol,
+                now_ms(),
+                self.config().payouts.max_batch as i64,
+            )
             .await?;
         let mut valid = Vec::with_capacity(due.len());
         for p in due {
@@ -464,7 +487,7 @@ impl PayoutProcessor {
         e: &WalletError,
         report: &mut ProcessReport,
     ) -> Result<(), StoreError> {
-        let max_attempts = self.config.payouts.max_attempts;
+        let max_attempts = self.config().payouts.max_attempts;
         for p in batch {
             // `p` was read before mark_processing counted this attempt.
             let attempts = p.attempts + 1;
@@ -476,8 +499,8 @@ impl PayoutProcessor {
                 tracing::warn!(coin = symbol, payout = p.id, error = %e, attempts, "payout failed after its last attempt; credited back");
                 continue;
             }
-            let retry_at =
-                now_ms() + backoff(self.config.payouts.retry_backoff, attempts).as_millis() as i64;
+            let retry_at = now_ms()
+                + backoff(self.config().payouts.retry_backoff, attempts).as_millis() as i64;
             self.store
                 .retry_payout_later(p.id, &e.to_string(), retry_at)
                 .await?;

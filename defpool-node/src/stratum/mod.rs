@@ -103,6 +103,27 @@ impl StratumShared {
         }
     }
 
+    /// Bans in force now, with when each ends (`GET /api/v1/bans`).
+    pub fn bans(&self) -> Vec<(IpAddr, Instant)> {
+        let now = Instant::now();
+        self.bans
+            .lock()
+            .map(|b| {
+                b.iter()
+                    .filter(|(_, until)| **until > now)
+                    .map(|(ip, until)| (*ip, *until))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Lifts a ban; returns when it would have ended, `None` if the address was not
+    /// banned.
+    pub fn unban(&self, ip: IpAddr) -> Option<Instant> {
+        let until = self.bans.lock().ok()?.remove(&ip)?;
+        (until > Instant::now()).then_some(until)
+    }
+
     /// Takes a session slot; `None` when the node is full.
     fn admit(self: &Arc<Self>) -> Option<SessionSlot> {
         let now = self.sessions.fetch_add(1, Ordering::AcqRel) + 1;
