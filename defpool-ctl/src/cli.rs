@@ -15,8 +15,8 @@ use defpool_core::{Amount, CoinSpec};
 /// Help section of the options every subcommand accepts.
 const GLOBAL: &str = "Global options";
 
-/// Admin CLI of a DefPool node: balances, payouts, blocks, pool state and the ledger
-/// audit, over the node's REST API.
+/// Admin CLI of a DefPool node: miners, balances, payouts, blocks, bans, config, the
+/// ledger audit and the live event stream, over the node's REST API.
 #[derive(Debug, Parser)]
 #[command(name = "defpool-ctl", version, about, propagate_version = true)]
 pub struct Cli {
@@ -30,8 +30,9 @@ pub struct Cli {
     )]
     pub url: String,
 
-    /// Admin token, sent as `Authorization: Bearer TOKEN`; needed by `payout request`,
-    /// `settings set` and `audit`.
+    /// Admin token, sent as `Authorization: Bearer TOKEN`; needed by `miners list`,
+    /// `payouts` without WALLET, `payout`, `settings set`, `bans`, `config`, `audit` and
+    /// `watch` without --miner.
     #[arg(
         long,
         env = "DEFPOOL_TOKEN",
@@ -73,8 +74,16 @@ pub enum Command {
     Health,
     /// Per-coin pool statistics.
     Stats,
-    /// One miner: hashrate, shares, workers and balances.
+    /// One miner: hashrate, shares, workers and balances (same as `miners show`).
     Miner {
+        /// Payout address of the miner.
+        wallet: String,
+    },
+    /// List miners (needs the token) or show one.
+    #[command(subcommand)]
+    Miners(MinersCommand),
+    /// A miner's workers: hashrate and shares over the hashrate window.
+    Workers {
         /// Payout address of the miner.
         wallet: String,
     },
@@ -90,9 +99,10 @@ pub enum Command {
         /// Coin ticker (XMR, LTC, BTC).
         coin: String,
     },
-    /// A miner's payouts, newest first.
+    /// A miner's payouts, or every miner's (needs the token) without WALLET; newest
+    /// first.
     Payouts(PayoutsArgs),
-    /// Create payouts.
+    /// Request, cancel or retry payouts (needs the token).
     #[command(subcommand)]
     Payout(PayoutCommand),
     /// Read or change a miner's payout settings.
@@ -100,8 +110,16 @@ pub enum Command {
     Settings(SettingsCommand),
     /// Blocks found by the pool, newest first.
     Blocks(BlocksArgs),
+    /// Stratum bans (needs the token).
+    #[command(subcommand)]
+    Bans(BansCommand),
+    /// The node's effective configuration (needs the token).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Recompute every balance from the ledger and compare; exits 1 on any difference.
     Audit,
+    /// Follow the node's live stream: one line per event, or NDJSON with --json.
+    Watch(WatchArgs),
     /// Print a shell completion script.
     Completions {
         /// Shell to generate completions for.
@@ -125,8 +143,8 @@ pub struct PageArgs {
 
 #[derive(Debug, Args)]
 pub struct PayoutsArgs {
-    /// Payout address of the miner.
-    pub wallet: String,
+    /// Payout address of the miner; without it every miner's payouts (needs the token).
+    pub wallet: Option<String>,
     /// Only payouts in this coin.
     #[arg(long)]
     pub coin: Option<String>,
@@ -192,6 +210,110 @@ pub enum PayoutCommand {
     /// Ask the node to pay a miner now (needs the token). Without AMOUNT or --atomic the
     /// whole balance is paid.
     Request(PayoutRequestArgs),
+    /// Cancel a pending payout: it fails as "cancelled by the operator" and its amount
+    /// goes back to the balance. A processing payout cannot be cancelled.
+    Cancel {
+        /// Payout id (the ID column of `payouts`).
+        id: i64,
+    },
+    /// Retry a failed payout once: a new pending payout of the same amount, paid from
+    /// the balance the failure credited back.
+    Retry {
+        /// Id of the failed payout.
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MinersCommand {
+    /// Every miner per coin, newest first, with hashrate, last share and balance.
+    List(MinersListArgs),
+    /// One miner: hashrate, shares, workers and balances.
+    Show {
+        /// Payout address of the miner.
+        wallet: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct MinersListArgs {
+    /// Only miners of this coin.
+    #[arg(long)]
+    pub coin: Option<String>,
+    /// Only miners with a share within the node's hashrate window.
+    #[arg(long)]
+    pub active: bool,
+    #[command(flatten)]
+    pub page: PageArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BansCommand {
+    /// Addresses banned from the stratum ports now.
+    List,
+    /// Ban an address from every stratum port (replaces its current ban).
+    Add {
+        /// IPv4 or IPv6 address.
+        ip: String,
+        /// How long: seconds, or a number with s, m, h or d (`90`, `15m`, `2h`, `7d`).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        duration: u64,
+    },
+    /// Lift a ban.
+    Remove {
+        /// The banned address.
+        ip: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (secrets redacted) as TOML.
+    Show,
+    /// Read the node's config file again and apply the keys that can change without a
+    /// restart; nothing is applied if any other key changed.
+    Reload,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Follow one miner's public stream instead of the admin stream (no token needed).
+    #[arg(long, value_name = "ADDRESS")]
+    pub miner: Option<String>,
+    /// Do not reconnect when the stream drops: exit (1 unless the node closed it).
+    #[arg(long)]
+    pub once: bool,
+    /// Exit after N messages (the first is the snapshot); implies --once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+}
+
+/// Longest ban `bans add` accepts (the node's limit).
+const MAX_BAN_SECS: u64 = 365 * 86_400;
+
+/// `90`, `90s`, `15m`, `2h`, `7d` to seconds, 1 s to 365 days.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let factor = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit {unit:?}: use s, m, h or d")),
+    };
+    let secs = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| format!("{text:?} is not a duration like 90, 15m, 2h or 7d"))?;
+    if !(1..=MAX_BAN_SECS).contains(&secs) {
+        return Err(format!("must be between 1s and 365d, got {secs}s"));
+    }
+    Ok(secs)
 }
 
 #[derive(Debug, Args)]
@@ -416,7 +538,7 @@ mod tests {
         ]);
         match cli.command {
             Command::Payouts(args) => {
-                assert_eq!(args.wallet, WALLET);
+                assert_eq!(args.wallet.as_deref(), Some(WALLET));
                 assert_eq!(args.coin.as_deref(), Some("LTC"));
                 assert_eq!(
                     args.status.map(PayoutStatus::from),
@@ -445,6 +567,93 @@ mod tests {
             parse_err(&["payouts", WALLET, "--limit", "0"]),
             ErrorKind::ValueValidation
         );
+    }
+
+    #[test]
+    fn parses_the_admin_commands() {
+        match parse(&["miners", "list", "--coin", "XMR", "--active", "--all"]).command {
+            Command::Miners(MinersCommand::List(args)) => {
+                assert_eq!(args.coin.as_deref(), Some("XMR"));
+                assert!(args.active && args.page.all);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            parse(&["miners", "show", WALLET]).command,
+            Command::Miners(MinersCommand::Show { wallet }) if wallet == WALLET
+        ));
+        assert!(matches!(
+            parse(&["workers", WALLET]).command,
+            Command::Workers { wallet } if wallet == WALLET
+        ));
+        match parse(&["payouts", "--status", "pending"]).command {
+            Command::Payouts(args) => assert!(args.wallet.is_none()),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            parse(&["payout", "cancel", "12"]).command,
+            Command::Payout(PayoutCommand::Cancel { id: 12 })
+        ));
+        assert!(matches!(
+            parse(&["payout", "retry", "7"]).command,
+            Command::Payout(PayoutCommand::Retry { id: 7 })
+        ));
+        assert_eq!(
+            parse_err(&["payout", "cancel", "twelve"]),
+            ErrorKind::ValueValidation
+        );
+        assert!(matches!(
+            parse(&["bans", "add", "10.0.0.1", "--duration", "2h"]).command,
+            Command::Bans(BansCommand::Add { duration: 7200, .. })
+        ));
+        assert_eq!(
+            parse_err(&["bans", "add", "10.0.0.1"]),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert!(matches!(
+            parse(&["bans", "remove", "::1"]).command,
+            Command::Bans(BansCommand::Remove { .. })
+        ));
+        assert!(matches!(
+            parse(&["bans", "list"]).command,
+            Command::Bans(BansCommand::List)
+        ));
+        assert!(matches!(
+            parse(&["config", "show"]).command,
+            Command::Config(ConfigCommand::Show)
+        ));
+        assert!(matches!(
+            parse(&["config", "reload"]).command,
+            Command::Config(ConfigCommand::Reload)
+        ));
+        match parse(&["watch", "--miner", WALLET, "--count", "3"]).command {
+            Command::Watch(args) => {
+                assert_eq!(args.miner.as_deref(), Some(WALLET));
+                assert_eq!(args.count, Some(3));
+                assert!(!args.once);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            parse_err(&["watch", "--count", "0"]),
+            ErrorKind::ValueValidation
+        );
+    }
+
+    #[test]
+    fn ban_durations_parse_with_units_and_limits() {
+        assert_eq!(parse_duration("90"), Ok(90));
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("15m"), Ok(900));
+        assert_eq!(parse_duration("2h"), Ok(7200));
+        assert_eq!(parse_duration("7d"), Ok(604_800));
+        assert_eq!(parse_duration("365d"), Ok(MAX_BAN_SECS));
+        assert!(parse_duration("366d").is_err());
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("1w").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("-5").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
     }
 
     #[test]

@@ -9,9 +9,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use defpool_core::api::{
-    AuditReport, BalanceView, BlockStatus, BlockView, ErrorBody, Health, MinerBalances, MinerView,
-    Page, PayoutRequest, PayoutSettingsUpdate, PayoutSettingsView, PayoutStatus, PayoutView,
-    PoolStats,
+    AuditReport, BalanceView, BanList, BanRequest, BanView, BlockStatus, BlockView, ConfigReload,
+    EffectiveConfig, ErrorBody, Health, MinerBalances, MinerSummaryView, MinerView, Page,
+    PayoutRequest, PayoutSettingsUpdate, PayoutSettingsView, PayoutStatus, PayoutView, PoolStats,
 };
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
@@ -82,9 +82,16 @@ pub struct BlockFilter {
     pub status: Option<BlockStatus>,
 }
 
+/// Filters of `GET /miners`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MinerFilter {
+    pub coin: Option<String>,
+    pub active: bool,
+}
+
 /// Whether an endpoint needs the admin token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Auth {
+pub enum Auth {
     /// Sent when given, not required.
     Optional,
     /// Fail before sending when no token was given.
@@ -188,10 +195,11 @@ impl Client {
             .await
     }
 
-    /// `GET /miners/{wallet}/payouts`, one page or all of them.
+    /// `GET /miners/{wallet}/payouts`, or every miner's `GET /payouts` (admin) without
+    /// a wallet; one page or all of them.
     pub async fn payouts(
         &self,
-        wallet: &str,
+        wallet: Option<&str>,
         filter: &PayoutFilter,
         paging: &Paging,
     ) -> Result<Reply<Page<PayoutView>>, ClientError> {
@@ -199,8 +207,119 @@ impl Client {
             ("coin", filter.coin.clone()),
             ("status", filter.status.map(|s| s.as_str().to_string())),
         ];
-        self.list(&["miners", wallet, "payouts"], &filters, paging)
+        match wallet {
+            Some(wallet) => {
+                self.list(
+                    &["miners", wallet, "payouts"],
+                    &filters,
+                    paging,
+                    Auth::Optional,
+                )
+                .await
+            }
+            None => {
+                self.list(&["payouts"], &filters, paging, Auth::Required)
+                    .await
+            }
+        }
+    }
+
+    /// `GET /miners` (admin), one page or all of them.
+    pub async fn miners(
+        &self,
+        filter: &MinerFilter,
+        paging: &Paging,
+    ) -> Result<Reply<Page<MinerSummaryView>>, ClientError> {
+        let filters = [
+            ("coin", filter.coin.clone()),
+            ("active", filter.active.then(|| "true".to_string())),
+        ];
+        self.list(&["miners"], &filters, paging, Auth::Required)
             .await
+    }
+
+    /// `POST /payouts/{id}/cancel` (admin).
+    pub async fn cancel_payout(&self, id: i64) -> Result<Reply<PayoutView>, ClientError> {
+        let id = id.to_string();
+        self.send_json(
+            Method::POST,
+            &["payouts", &id, "cancel"],
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// `POST /payouts/{id}/retry` (admin).
+    pub async fn retry_payout(&self, id: i64) -> Result<Reply<PayoutView>, ClientError> {
+        let id = id.to_string();
+        self.send_json(
+            Method::POST,
+            &["payouts", &id, "retry"],
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// `GET /bans` (admin).
+    pub async fn bans(&self) -> Result<Reply<BanList>, ClientError> {
+        self.get(&["bans"], &[], Auth::Required).await
+    }
+
+    /// `POST /bans` (admin).
+    pub async fn ban(&self, request: &BanRequest) -> Result<Reply<BanView>, ClientError> {
+        self.send_json(Method::POST, &["bans"], request).await
+    }
+
+    /// `DELETE /bans/{ip}` (admin).
+    pub async fn unban(&self, ip: &str) -> Result<Reply<BanView>, ClientError> {
+        let url = self.endpoint(&["bans", ip], &[])?;
+        let (status, body) = self
+            .send(self.http.delete(url.clone()), Auth::Required)
+            .await?;
+        if !status.is_success() {
+            return Err(error_from_response(status, &body));
+        }
+        parse_reply(&url, &body)
+    }
+
+    /// `GET /config` (admin).
+    pub async fn config(&self) -> Result<Reply<EffectiveConfig>, ClientError> {
+        self.get(&["config"], &[], Auth::Required).await
+    }
+
+    /// `POST /config/reload` (admin).
+    pub async fn reload_config(&self) -> Result<Reply<ConfigReload>, ClientError> {
+        self.send_json(Method::POST, &["config", "reload"], &serde_json::json!({}))
+            .await
+    }
+
+    /// The `ws://` URL of `GET /stream`, for one miner's public stream or the admin one.
+    pub fn stream_url(&self, miner: Option<&str>) -> Result<Url, ClientError> {
+        let mut url = self.endpoint(&["stream"], &[("miner", miner.map(str::to_string))])?;
+        // http → ws keeps host, port and path; only the scheme differs.
+        url.set_scheme("ws").map_err(|()| ClientError::InvalidUrl {
+            url: self.shown_url.clone(),
+            reason: "cannot make a ws:// URL of it".to_string(),
+        })?;
+        Ok(url)
+    }
+
+    /// The `Authorization` header value, or `MissingToken` when `auth` requires one.
+    pub fn authorization(&self, auth: Auth) -> Result<Option<HeaderValue>, ClientError> {
+        match (&self.authorization, auth) {
+            (Some(value), _) => Ok(Some(value.clone())),
+            (None, Auth::Required) => Err(ClientError::MissingToken),
+            (None, Auth::Optional) => Ok(None),
+        }
+    }
+
+    /// The URL as the operator typed it, for messages.
+    pub fn shown_url(&self) -> &str {
+        &self.shown_url
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// `POST /miners/{wallet}/payout` (admin).
@@ -247,7 +366,8 @@ impl Client {
             ("coin", filter.coin.clone()),
             ("status", filter.status.map(|s| s.as_str().to_string())),
         ];
-        self.list(&["blocks"], &filters, paging).await
+        self.list(&["blocks"], &filters, paging, Auth::Optional)
+            .await
     }
 
     /// `GET /admin/audit` (admin).
@@ -317,6 +437,7 @@ impl Client {
         segments: &[&str],
         filters: &[(&str, Option<String>)],
         paging: &Paging,
+        auth: Auth,
     ) -> Result<Reply<Page<T>>, ClientError> {
         let mut cursor = paging.cursor.clone();
         let mut seen = HashSet::new();
@@ -326,7 +447,7 @@ impl Client {
             let mut query = filters.to_vec();
             query.push(("limit", paging.limit.map(|l| l.to_string())));
             query.push(("cursor", cursor.clone()));
-            let mut page: Reply<Page<T>> = self.get(segments, &query, Auth::Optional).await?;
+            let mut page: Reply<Page<T>> = self.get(segments, &query, auth).await?;
             if !paging.all {
                 return Ok(page);
             }

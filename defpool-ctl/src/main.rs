@@ -9,16 +9,21 @@
 mod cli;
 mod client;
 mod output;
+mod watch;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
+use defpool_core::api::BanRequest;
 use serde::Serialize;
 
-use crate::cli::{coin_symbol, Cli, Command, PageArgs, PayoutCommand, SettingsCommand};
-use crate::client::{BlockFilter, Client, Paging, PayoutFilter, Reply};
+use crate::cli::{
+    coin_symbol, BansCommand, Cli, Command, ConfigCommand, MinersCommand, PageArgs, PayoutCommand,
+    SettingsCommand,
+};
+use crate::client::{BlockFilter, Client, MinerFilter, Paging, PayoutFilter, Reply};
 
 /// What a command prints on stdout, and whether it succeeded.
 struct Outcome {
@@ -71,8 +76,26 @@ async fn run(cli: &Cli) -> anyhow::Result<Outcome> {
             Outcome::show_if(json, &reply, output::render_health, ok)
         }
         Command::Stats => Outcome::show(json, &client.stats().await?, output::render_stats),
-        Command::Miner { wallet } => {
+        Command::Miner { wallet } | Command::Miners(MinersCommand::Show { wallet }) => {
             Outcome::show(json, &client.miner(wallet).await?, output::render_miner)
+        }
+        Command::Miners(MinersCommand::List(args)) => {
+            let filter = MinerFilter {
+                coin: args.coin.as_deref().map(coin_symbol),
+                active: args.active,
+            };
+            let reply = client.miners(&filter, &paging(&args.page)).await?;
+            Outcome::show(json, &reply, output::render_miners)
+        }
+        Command::Workers { wallet } => {
+            let mut reply = client.miner(wallet).await?;
+            // `--json` gets the miner view's worker part, not its balances.
+            reply.raw = serde_json::json!({
+                "miner": reply.raw["miner"].take(),
+                "hashrate_window_secs": reply.raw["hashrate_window_secs"].take(),
+                "workers": reply.raw["workers"].take(),
+            });
+            Outcome::show(json, &reply, output::render_workers)
         }
         Command::Balances { wallet } => Outcome::show(
             json,
@@ -89,14 +112,60 @@ async fn run(cli: &Cli) -> anyhow::Result<Outcome> {
                 status: args.status.map(Into::into),
             };
             let reply = client
-                .payouts(&args.wallet, &filter, &paging(&args.page))
+                .payouts(args.wallet.as_deref(), &filter, &paging(&args.page))
                 .await?;
-            Outcome::show(json, &reply, output::render_payouts)
+            let render = match args.wallet {
+                Some(_) => output::render_payouts,
+                None => output::render_all_payouts,
+            };
+            Outcome::show(json, &reply, render)
         }
         Command::Payout(PayoutCommand::Request(args)) => {
             let request = args.to_request()?;
             let reply = client.request_payout(&args.wallet, &request).await?;
             Outcome::show(json, &reply, output::render_payout)
+        }
+        Command::Payout(PayoutCommand::Cancel { id }) => Outcome::show(
+            json,
+            &client.cancel_payout(*id).await?,
+            output::render_payout,
+        ),
+        Command::Payout(PayoutCommand::Retry { id }) => Outcome::show(
+            json,
+            &client.retry_payout(*id).await?,
+            output::render_payout,
+        ),
+        Command::Bans(BansCommand::List) => {
+            Outcome::show(json, &client.bans().await?, output::render_bans)
+        }
+        Command::Bans(BansCommand::Add { ip, duration }) => {
+            let request = BanRequest {
+                ip: ip.clone(),
+                duration_secs: *duration,
+            };
+            Outcome::show(json, &client.ban(&request).await?, output::render_ban)
+        }
+        Command::Bans(BansCommand::Remove { ip }) => {
+            Outcome::show(json, &client.unban(ip).await?, output::render_ban)
+        }
+        Command::Config(ConfigCommand::Show) => {
+            Outcome::show(json, &client.config().await?, output::render_config)
+        }
+        Command::Config(ConfigCommand::Reload) => {
+            Outcome::show(json, &client.reload_config().await?, output::render_reload)
+        }
+        Command::Watch(args) => {
+            let options = watch::WatchOptions {
+                miner: args.miner.clone(),
+                json,
+                once: args.once,
+                count: args.count,
+            };
+            watch::watch(&client, &options).await?;
+            Ok(Outcome {
+                text: String::new(),
+                ok: true,
+            })
         }
         Command::Settings(SettingsCommand::Get { wallet, coin }) => {
             let reply = client.payout_settings(wallet, &coin_symbol(coin)).await?;

@@ -4,8 +4,9 @@
 //! unit tests. Scripts should use `--json`, not parse this text.
 
 use defpool_core::api::{
-    AuditReport, BalanceView, BlockView, CoinAmount, Health, MinerBalances, MinerView, Page,
-    PayoutSettingsView, PayoutView, PoolStats,
+    AuditReport, BalanceView, BanList, BanView, BlockView, CoinAmount, ConfigReload,
+    EffectiveConfig, Health, MinerBalances, MinerSummaryView, MinerView, Page, PayoutSettingsView,
+    PayoutView, PoolStats, WorkerView,
 };
 use defpool_core::CoinSpec;
 
@@ -293,6 +294,154 @@ pub fn render_stats(s: &PoolStats) -> String {
     out
 }
 
+/// Every miner's payouts: the payout table with a miner column.
+pub fn render_all_payouts(page: &Page<PayoutView>) -> String {
+    if page.items.is_empty() {
+        return "no payouts\n".to_string();
+    }
+    let mut table = Table::new(&[
+        ("ID", Align::Right),
+        ("MINER", Align::Left),
+        ("AMOUNT", Align::Right),
+        ("STATUS", Align::Left),
+        ("ORIGIN", Align::Left),
+        ("ATTEMPTS", Align::Right),
+        ("UPDATED", Align::Left),
+        ("TX HASH / REASON", Align::Left),
+    ]);
+    for p in &page.items {
+        table.row(vec![
+            p.id.to_string(),
+            short(&p.miner, 8, 6),
+            amount(&p.amount),
+            p.status.as_str().to_string(),
+            p.origin.clone(),
+            p.attempts.to_string(),
+            time(p.updated_at),
+            p.tx_hash
+                .clone()
+                .or_else(|| p.reason.clone())
+                .unwrap_or_else(|| NONE.to_string()),
+        ]);
+    }
+    let mut out = table.render();
+    next_page_hint(&mut out, page.next_cursor.as_deref());
+    out
+}
+
+pub fn render_miners(page: &Page<MinerSummaryView>) -> String {
+    if page.items.is_empty() {
+        return "no miners\n".to_string();
+    }
+    let mut table = Table::new(&[
+        ("MINER", Align::Left),
+        ("COIN", Align::Left),
+        ("WORKERS", Align::Right),
+        ("HASHRATE", Align::Right),
+        ("LAST SHARE", Align::Left),
+        ("BALANCE", Align::Right),
+    ]);
+    for m in &page.items {
+        table.row(vec![
+            short(&m.miner, 8, 6),
+            m.coin.clone(),
+            m.workers.to_string(),
+            hashrate(m.hashrate),
+            opt_time(m.last_share_at),
+            amount(&m.balance),
+        ]);
+    }
+    let mut out = table.render();
+    next_page_hint(&mut out, page.next_cursor.as_deref());
+    out
+}
+
+fn worker_table(workers: &[WorkerView]) -> String {
+    if workers.is_empty() {
+        return "no workers\n".to_string();
+    }
+    let mut table = Table::new(&[
+        ("WORKER", Align::Left),
+        ("HASHRATE", Align::Right),
+        ("VALID", Align::Right),
+        ("INVALID", Align::Right),
+        ("LAST SHARE", Align::Left),
+    ]);
+    for w in workers {
+        table.row(vec![
+            w.name.clone(),
+            hashrate(w.hashrate),
+            w.valid_shares.to_string(),
+            w.invalid_shares.to_string(),
+            opt_time(w.last_share_at),
+        ]);
+    }
+    table.render()
+}
+
+/// `workers WALLET`: the worker table of the miner view.
+pub fn render_workers(m: &MinerView) -> String {
+    format!(
+        "miner  {}\nhashrate over the last {}\n\n{}",
+        clean(&m.miner),
+        duration(m.hashrate_window_secs),
+        worker_table(&m.workers)
+    )
+}
+
+pub fn render_bans(list: &BanList) -> String {
+    if list.bans.is_empty() {
+        return "no bans\n".to_string();
+    }
+    let mut table = Table::new(&[
+        ("IP", Align::Left),
+        ("EXPIRES", Align::Left),
+        ("REMAINING", Align::Right),
+    ]);
+    for b in &list.bans {
+        table.row(vec![
+            b.ip.clone(),
+            time(b.expires_at),
+            duration(b.remaining_secs),
+        ]);
+    }
+    table.render()
+}
+
+pub fn render_ban(b: &BanView) -> String {
+    details(&[
+        ("ip", b.ip.clone()),
+        ("expires", time(b.expires_at)),
+        ("remaining", duration(b.remaining_secs)),
+    ])
+}
+
+/// The node's TOML as it runs, after a comment naming its file.
+pub fn render_config(c: &EffectiveConfig) -> String {
+    let source = c.source.as_deref().unwrap_or("built-in defaults");
+    let mut out = format!(
+        "# effective config of the node (from {source}; secrets redacted)\n# reloadable without a restart: {}\n",
+        c.reloadable.join(", ")
+    );
+    out.push_str(&c.toml);
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+pub fn render_reload(r: &ConfigReload) -> String {
+    if r.changed.is_empty() {
+        format!("reloaded {}: no change\n", clean(&r.source))
+    } else {
+        format!(
+            "reloaded {}: applied {}\n",
+            clean(&r.source),
+            r.changed.join(", ")
+        )
+    }
+}
+
 pub fn render_miner(m: &MinerView) -> String {
     let mut out = details(&[
         ("miner", m.miner.clone()),
@@ -312,27 +461,7 @@ pub fn render_miner(m: &MinerView) -> String {
         ("last share", opt_time(m.last_share_at)),
     ]);
     out.push('\n');
-    if m.workers.is_empty() {
-        out.push_str("no workers\n");
-    } else {
-        let mut table = Table::new(&[
-            ("WORKER", Align::Left),
-            ("HASHRATE", Align::Right),
-            ("VALID", Align::Right),
-            ("INVALID", Align::Right),
-            ("LAST SHARE", Align::Left),
-        ]);
-        for w in &m.workers {
-            table.row(vec![
-                w.name.clone(),
-                hashrate(w.hashrate),
-                w.valid_shares.to_string(),
-                w.invalid_shares.to_string(),
-                opt_time(w.last_share_at),
-            ]);
-        }
-        out.push_str(&table.render());
-    }
+    out.push_str(&worker_table(&m.workers));
     out.push('\n');
     out.push_str(&balance_table(&m.balances));
     out
