@@ -115,9 +115,13 @@ impl Level {
 /// One line of the Events screen.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogLine {
+    /// When it last happened.
     pub at: i64,
     pub level: Level,
     pub text: String,
+    /// How many times in a row it happened: a node retrying a daemon every 200 ms
+    /// must not push everything else off the screen.
+    pub repeats: u32,
 }
 
 /// A status-line message: the result of the last action, or a hint.
@@ -868,13 +872,22 @@ impl App {
     }
 
     fn push_log(&mut self, at: i64, level: Level, text: impl Into<String>) {
+        let text = text.into();
+        if let Some(last) = self.log.back_mut() {
+            if last.level == level && last.text == text {
+                last.repeats += 1;
+                last.at = at;
+                return;
+            }
+        }
         if self.log.len() == MAX_LOG {
             self.log.pop_front();
         }
         self.log.push_back(LogLine {
             at,
             level,
-            text: text.into(),
+            text,
+            repeats: 1,
         });
     }
 

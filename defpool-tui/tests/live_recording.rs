@@ -104,3 +104,29 @@ fn a_restarted_node_s_snapshot_replaces_the_state_even_with_lower_sequence_numbe
         "blocks after the restart"
     );
 }
+
+#[test]
+fn a_warning_repeated_by_the_node_is_one_line_with_a_count() {
+    use defpool_core::stream::{Event, StreamEvent};
+    let mut app = App::new();
+    for seq in 1..=25 {
+        app.apply(StreamMessage::Event(StreamEvent {
+            seq,
+            at: seq as i64 * 200,
+            event: Event::Log {
+                level: "WARN".into(),
+                target: "defpool_node::mining::bitcoin_source".into(),
+                message: "daemon taken out".into(),
+            },
+        }));
+    }
+    assert_eq!(app.log.len(), 1);
+    app.screen = Screen::Events;
+    let events = screen(&app);
+    assert!(
+        events.contains(
+            "00:00:05 warn  (×25) defpool_node::mining::bitcoin_source: daemon taken out"
+        ),
+        "{events}"
+    );
+}

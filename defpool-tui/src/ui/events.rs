@@ -7,7 +7,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
 
 use super::{filter_suffix, level_style, panel, selected_style};
-use crate::app::{App, Screen};
+use crate::app::{App, LogLine, Screen};
 use crate::format;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
@@ -31,7 +31,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             Row::new(vec![
                 Cell::from(format::clock(l.at)),
                 Cell::from(l.level.as_str()),
-                Cell::from(l.text.clone()),
+                Cell::from(shown(l)),
             ])
             .style(level_style(l.level))
         })
@@ -49,7 +49,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let mut state = TableState::default().with_selected(Some(app.selection(Screen::Events)));
     frame.render_stateful_widget(table, list_area, &mut state);
     if let Some(line) = rows.get(app.selection(Screen::Events)) {
-        let full = Paragraph::new(Line::styled(line.text.clone(), level_style(line.level)))
+        let full = Paragraph::new(Line::styled(shown(line), level_style(line.level)))
             .wrap(Wrap { trim: true })
             .block(panel(format!(
                 " {} {} ",
@@ -57,5 +57,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
                 line.level.as_str()
             )));
         frame.render_widget(full, full_area);
+    }
+}
+
+/// The line's text, with `(×N)` when it repeated.
+fn shown(line: &LogLine) -> String {
+    if line.repeats > 1 {
+        format!("(×{}) {}", line.repeats, line.text)
+    } else {
+        line.text.clone()
     }
 }
