@@ -195,13 +195,35 @@ impl MoneroTemplate {
     /// `extra_nonce` written at the start of the reserved space. Reserved bytes past a
     /// shorter extra nonce keep the template's value (zeros from monerod).
     pub fn hashing_blob(&self, extra_nonce: &[u8]) -> Result<Vec<u8>, JobError> {
-        self.check_extra_nonce(extra_nonce)?;
-        let root = root_from_first_leaf(self.miner_tx_hash(extra_nonce), &self.branch);
+        let root = self.merkle_root(extra_nonce)?;
         let mut out = Vec::with_capacity(self.header_len + 32 + 10);
-        out.extend_from_slice(&self.blob[..self.header_len]);
+        out.extend_from_slice(self.header());
         out.extend_from_slice(&root);
-        write_varint(&mut out, self.tx_count);
+        out.extend_from_slice(&self.hashing_blob_tail());
         Ok(out)
+    }
+
+    /// The Merkle root with `extra_nonce` written in: the only part of the hashing blob
+    /// that differs between miners (`header ‖ root ‖ tail`), so a job line can carry
+    /// the rest encoded once per template.
+    pub fn merkle_root(&self, extra_nonce: &[u8]) -> Result<[u8; 32], JobError> {
+        self.check_extra_nonce(extra_nonce)?;
+        Ok(root_from_first_leaf(
+            self.miner_tx_hash(extra_nonce),
+            &self.branch,
+        ))
+    }
+
+    /// The block header: the hashing blob before the Merkle root.
+    pub fn header(&self) -> &[u8] {
+        &self.blob[..self.header_len]
+    }
+
+    /// The hashing blob after the Merkle root: the transaction count as a varint.
+    pub fn hashing_blob_tail(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(10);
+        write_varint(&mut out, self.tx_count);
+        out
     }
 
     /// The full block for `submit_block`: the template with `extra_nonce` and the
@@ -684,6 +706,23 @@ mod tests {
         // A short extra nonce leaves the rest of the reserved zeros in place.
         assert_eq!(t.hashing_blob(&[]).unwrap(), a);
         assert_eq!(t.hashing_blob(&[1]).unwrap(), b);
+    }
+
+    #[test]
+    fn hashing_blob_is_header_root_and_tail() {
+        for (blob, offset) in [
+            (GBT_TEMPLATE, GBT_RESERVED_OFFSET),
+            (GBT_TX_TEMPLATE, GBT_RESERVED_OFFSET),
+        ] {
+            let t = MoneroTemplate::parse(&unhex(blob), offset, GBT_RESERVE_SIZE).unwrap();
+            for extra_nonce in [&[][..], &[7], &[1, 2, 3, 4, 5, 6, 7, 8]] {
+                let mut parts = t.header().to_vec();
+                parts.extend_from_slice(&t.merkle_root(extra_nonce).unwrap());
+                parts.extend_from_slice(&t.hashing_blob_tail());
+                assert_eq!(parts, t.hashing_blob(extra_nonce).unwrap());
+            }
+            assert!(t.merkle_root(&[0u8; 9]).is_err());
+        }
     }
 
     #[test]

@@ -606,6 +606,91 @@ pub fn job_notification(job: &Job) -> Vec<u8> {
     .unwrap_or_default()
 }
 
+/// A `job` notification encoded once per template, into which each session writes
+/// only its own parts: the bytes of the hashing blob that differ between miners (the
+/// Merkle root), its job id and its target. The result is byte for byte what
+/// [`job_notification`] gives for the same [`Job`], without a serializer, hex
+/// encoding of the shared blob or allocation per miner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobLine {
+    /// `{"jsonrpc":"2.0","method":"job","params":{"blob":"` and the blob up to the
+    /// per-miner bytes, hex.
+    head: Vec<u8>,
+    /// The blob after the per-miner bytes, hex, then `","job_id":"`.
+    middle: Vec<u8>,
+    /// After the target: `algo`, `height`, `seed_hash`, the closing braces, newline.
+    tail: Vec<u8>,
+}
+
+impl JobLine {
+    /// The line for a hashing blob `blob_head ‖ (per-miner bytes) ‖ blob_tail`. An
+    /// empty `algo` or `seed_hash` is left out, as in [`Job`].
+    pub fn new(
+        blob_head: &[u8],
+        blob_tail: &[u8],
+        algo: &str,
+        height: u64,
+        seed_hash: &str,
+    ) -> Self {
+        let mut head = br#"{"jsonrpc":"2.0","method":"job","params":{"blob":""#.to_vec();
+        head.extend_from_slice(hex::encode(blob_head).as_bytes());
+        let mut middle = hex::encode(blob_tail).into_bytes();
+        middle.extend_from_slice(br#"","job_id":""#);
+        let mut tail = b"\"".to_vec();
+        // Strings go through serde_json so they are escaped exactly as `Job` is.
+        if !algo.is_empty() {
+            tail.extend_from_slice(br#","algo":"#);
+            tail.extend_from_slice(&serde_json::to_vec(algo).unwrap_or_default());
+        }
+        tail.extend_from_slice(br#","height":"#);
+        tail.extend_from_slice(height.to_string().as_bytes());
+        if !seed_hash.is_empty() {
+            tail.extend_from_slice(br#","seed_hash":"#);
+            tail.extend_from_slice(&serde_json::to_vec(seed_hash).unwrap_or_default());
+        }
+        tail.extend_from_slice(b"}}\n");
+        JobLine { head, middle, tail }
+    }
+
+    /// Bytes of a line with `miner_bytes` per-miner blob bytes, a 10-digit job id and
+    /// an 8-byte target: enough capacity for [`JobLine::write`] not to grow.
+    pub fn capacity(&self, miner_bytes: usize) -> usize {
+        self.head.len() + 2 * miner_bytes + self.middle.len() + 10 + 14 + 16 + self.tail.len()
+    }
+
+    /// Appends the line for one miner: `miner_bytes` (hex-encoded here) between the
+    /// blob's head and tail, `job_id`, and `target_hex` (the share target, hex, as
+    /// `pow::job_target_hex` gives it: no character that JSON escapes).
+    pub fn write(&self, out: &mut Vec<u8>, miner_bytes: &[u8], job_id: u32, target_hex: &str) {
+        debug_assert!(target_hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        out.extend_from_slice(&self.head);
+        let start = out.len();
+        out.resize(start + 2 * miner_bytes.len(), 0);
+        // The slice is exactly twice the input, the one way encode_to_slice fails.
+        let _ = hex::encode_to_slice(miner_bytes, &mut out[start..]);
+        out.extend_from_slice(&self.middle);
+        write_decimal(out, job_id);
+        out.extend_from_slice(br#"","target":""#);
+        out.extend_from_slice(target_hex.as_bytes());
+        out.extend_from_slice(&self.tail);
+    }
+}
+
+/// `value` in decimal, as `u32::to_string` writes it.
+fn write_decimal(out: &mut Vec<u8>, mut value: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 fn encode(message: &impl Serialize) -> Result<Vec<u8>, serde_json::Error> {
     let mut line = Vec::with_capacity(256);
     serde_json::to_writer(&mut line, message)?;
@@ -867,6 +952,34 @@ mod tests {
         };
         let v: Value = serde_json::from_slice(&job_notification(&plain)).unwrap();
         assert!(v["params"].get("seed_hash").is_none() && v["params"].get("algo").is_none());
+    }
+
+    #[test]
+    fn job_line_matches_the_serialized_notification() {
+        let blob = hex::decode("1010f8da9bd806fbc662366a2243a0565c5cd80c5286eb299d59566bf6a48d8f40d9d833f0c3460000000057e1a999f82f94e19a5a9e44dd415e464b10516533af830db44be78b9ffc96ab02").unwrap();
+        let seed = "418015bb9ae982a1975da7d79277c2705727a56894ba0fb246adaabb1f4632e3";
+        let line = JobLine::new(&blob[..43], &blob[75..], "rx/0", 95, seed);
+        for (job_id, target) in [
+            (1, "ffffffff"),
+            (0, "ffffff00"),
+            (u32::MAX, "0100000000000000"),
+        ] {
+            let mut out = Vec::new();
+            line.write(&mut out, &blob[43..75], job_id, target);
+            let job = Job {
+                blob: hex::encode(&blob),
+                job_id: job_id.to_string(),
+                target: target.into(),
+                algo: "rx/0".into(),
+                height: 95,
+                seed_hash: seed.into(),
+            };
+            assert_eq!(
+                String::from_utf8(out.clone()).unwrap(),
+                String::from_utf8(job_notification(&job)).unwrap()
+            );
+            assert!(out.len() <= line.capacity(32));
+        }
     }
 
     #[test]
@@ -1228,6 +1341,34 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn job_line_is_the_notification_for_any_job(
+            blob in proptest::collection::vec(any::<u8>(), 0..120),
+            cut in any::<(prop::sample::Index, prop::sample::Index)>(),
+            job_id in any::<u32>(),
+            difficulty in any::<u64>(),
+            algo in prop_oneof![Just(String::new()), Just("rx/0".to_string()), short_string()],
+            height in any::<u64>(),
+            seed_hash in prop_oneof![Just(String::new()), short_string()],
+        ) {
+            let (a, b) = (cut.0.index(blob.len() + 1), cut.1.index(blob.len() + 1));
+            let (from, to) = (a.min(b), a.max(b));
+            let target = crate::pow::job_target_hex(difficulty);
+            let line = JobLine::new(&blob[..from], &blob[to..], &algo, height, &seed_hash);
+            let mut out = b"kept".to_vec();
+            line.write(&mut out, &blob[from..to], job_id, &target);
+            let job = Job {
+                blob: hex::encode(&blob),
+                job_id: job_id.to_string(),
+                target,
+                algo,
+                height,
+                seed_hash,
+            };
+            prop_assert_eq!(&out[..4], b"kept");
+            prop_assert_eq!(&out[4..], &job_notification(&job)[..]);
+        }
+
         #[test]
         fn random_bytes_never_panic(line in proptest::collection::vec(any::<u8>(), 0..300)) {
             if let Err(err) = parse_request(&line) {
