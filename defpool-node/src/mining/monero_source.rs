@@ -6,12 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use defpool_core::job::monero::MoneroTemplate;
+use defpool_core::stratum::cryptonote::JobLine;
 use tokio::sync::{watch, Mutex};
 
 use crate::daemon::{DaemonHealth, MoneroDaemon, RpcError};
 
 /// Bytes reserved in the miner transaction for per-session extra nonces.
 pub const RESERVE_SIZE: usize = 8;
+/// xmrig's name for the algorithm of this work (RandomX, Monero's variant).
+pub const ALGO: &str = "rx/0";
 /// A daemon this many blocks behind the best one is skipped.
 const MAX_LAG: u64 = 2;
 
@@ -21,6 +24,9 @@ pub struct MoneroJob {
     /// Increases with every template; lets sessions tell old jobs from new.
     pub seq: u64,
     pub template: MoneroTemplate,
+    /// The `job` notification encoded once for every session; each writes in its own
+    /// Merkle root, job id and target.
+    pub line: JobLine,
     pub height: u64,
     pub network_difficulty: u128,
     pub seed_hash: String,
@@ -232,9 +238,17 @@ impl MoneroSource {
             Some(prev) if prev.height == t.height => prev.height_since,
             _ => Instant::now(),
         };
+        let line = JobLine::new(
+            template.header(),
+            &template.hashing_blob_tail(),
+            ALGO,
+            t.height,
+            &t.seed_hash,
+        );
         let job = MoneroJob {
             seq: *seq,
             template,
+            line,
             height: t.height,
             network_difficulty: t.network_difficulty(),
             seed_hash: t.seed_hash.clone(),

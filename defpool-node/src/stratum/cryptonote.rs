@@ -29,14 +29,13 @@ use super::lines::{LineBuffer, LineError};
 use super::transport::{MinerRead, MinerWrite};
 use super::{MoneroWork, PortContext};
 use crate::accounting::FoundBlock;
-use crate::mining::monero_source::RESERVE_SIZE;
+use crate::mining::monero_source::{ALGO, RESERVE_SIZE};
 use crate::mining::MoneroJob;
 use crate::store::{now_ms, NewBlock, NewShare};
 
 /// Jobs a session remembers: the current one and a few before it (xmrig keeps
 /// submitting on the previous job for a moment after a new one arrives).
 const KEPT_JOBS: usize = 3;
-const ALGO: &str = "rx/0";
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Stratum error replies as reference pools word them (xmrig logs the message).
@@ -351,42 +350,63 @@ impl<W: MinerWrite> Session<W> {
 
     /// Builds the session's job for `job` at the current difficulty and remembers it.
     fn new_job(&mut self, job: Arc<MoneroJob>) -> Job {
+        let (id, difficulty) = self.remember_job(&job);
+        self.job_message(&job, id, difficulty)
+    }
+
+    /// Gives `job` this session's next job id and share difficulty, and remembers it.
+    fn remember_job(&mut self, job: &Arc<MoneroJob>) -> (u32, u64) {
         self.current_height = job.height;
         // Never above the network: a share that is a block must be submittable.
         let cap = u64::try_from(job.network_difficulty)
             .unwrap_or(u64::MAX)
             .max(1);
         let difficulty = (self.difficulty.round() as u64).clamp(1, cap);
+        let id = self.next_job_id;
+        self.next_job_id = self.next_job_id.wrapping_add(1);
+        if self.jobs.len() == KEPT_JOBS {
+            self.jobs.pop_front();
+        }
+        self.jobs.push_back(SessionJob {
+            id,
+            job: job.clone(),
+            difficulty,
+            nonces: Vec::new(),
+        });
+        (id, difficulty)
+    }
+
+    fn job_message(&self, job: &MoneroJob, id: u32, difficulty: u64) -> Job {
         let blob = job
             .template
             .hashing_blob(&self.extra_nonce)
             .map(hex::encode)
             .unwrap_or_default();
-        let id = self.next_job_id;
-        self.next_job_id = self.next_job_id.wrapping_add(1);
-        let message = Job {
+        Job {
             blob,
             job_id: id.to_string(),
             target: job_target_hex(difficulty),
             algo: ALGO.to_string(),
             height: job.height,
             seed_hash: job.seed_hash.clone(),
-        };
-        if self.jobs.len() == KEPT_JOBS {
-            self.jobs.pop_front();
         }
-        self.jobs.push_back(SessionJob {
-            id,
-            job,
-            difficulty,
-            nonces: Vec::new(),
-        });
-        message
     }
 
+    /// Sends `job` as a `job` notification. Every session gets one per template, so
+    /// the line is the template's pre-encoded one with only this session's Merkle
+    /// root, job id and target written in.
     async fn push_job(&mut self, job: Arc<MoneroJob>) -> Result<(), End> {
-        let j = self.new_job(job);
-        self.send(&job_notification(&j)).await
+        let (id, difficulty) = self.remember_job(&job);
+        let line = match job.template.merkle_root(&self.extra_nonce) {
+            Ok(root) => {
+                let mut line = Vec::with_capacity(job.line.capacity(root.len()));
+                job.line
+                    .write(&mut line, &root, id, &job_target_hex(difficulty));
+                line
+            }
+            Err(_) => job_notification(&self.job_message(&job, id, difficulty)),
+        };
+        self.send(&line).await
     }
 
     fn tick_vardiff(&mut self) {
