@@ -129,7 +129,12 @@ pub struct LogLine {
 pub struct Status {
     pub level: Level,
     pub text: String,
+    /// When it was set; it gives way to the key hints after [`STATUS_MS`].
+    pub at: i64,
 }
+
+/// How long an action's result stays in the status line (it stays in Events).
+pub const STATUS_MS: i64 = 20_000;
 
 /// One share window of a miner, for the drill-in's recent shares.
 #[derive(Clone, Debug, PartialEq)]
@@ -899,7 +904,11 @@ impl App {
     fn set_status(&mut self, level: Level, text: impl Into<String>) {
         let text = text.into();
         self.push_log(self.now, level, text.clone());
-        self.status = Some(Status { level, text });
+        self.status = Some(Status {
+            level,
+            text,
+            at: self.now,
+        });
     }
 
     // ---- views the screens render (filtered and sorted) ----

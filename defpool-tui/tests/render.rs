@@ -496,6 +496,14 @@ fn settings_edit_prefills_the_threshold_and_confirms() {
         "{}",
         rows[23]
     );
+    // The result gives way to the key hints after a while; Events keeps it.
+    app.tick(app.now + 21_000);
+    let rows = draw(&app, 80, 24);
+    assert!(rows[23].contains("q quit"), "{}", rows[23]);
+    assert!(app
+        .log
+        .iter()
+        .any(|l| l.text.starts_with("settings not saved")));
 }
 
 #[test]

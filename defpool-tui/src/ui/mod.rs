@@ -18,7 +18,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use crate::app::{App, ConnState, Level, Screen};
+use crate::app::{App, ConnState, Level, Screen, STATUS_MS};
 use crate::format;
 
 /// Draws the whole dashboard.
@@ -96,7 +96,7 @@ fn render_status(app: &App, frame: &mut Frame, area: Rect) {
         ])
     } else if let Some(why) = &app.incompatible {
         Line::styled(why.clone(), Style::new().fg(Color::Red))
-    } else if let Some(s) = &app.status {
+    } else if let Some(s) = app.status.as_ref().filter(|s| app.now - s.at < STATUS_MS) {
         // The whole text is on the Events screen.
         Line::styled(
             format::ellipsize(&s.text, area.width as usize),

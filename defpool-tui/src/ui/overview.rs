@@ -207,15 +207,9 @@ fn render_shares(app: &App, frame: &mut Frame, area: Rect) {
         .max(1.0);
     let title = Line::from(vec![
         Span::raw(" shares/s "),
-        Span::styled(
-            format!("ok {}", format::compact(last_acc)),
-            Style::new().fg(Color::Green),
-        ),
+        Span::styled(format!("ok {last_acc:.1}"), Style::new().fg(Color::Green)),
         Span::raw(" "),
-        Span::styled(
-            format!("rej {} ", format::compact(last_rej)),
-            Style::new().fg(Color::Red),
-        ),
+        Span::styled(format!("rej {last_rej:.1} "), Style::new().fg(Color::Red)),
     ]);
     let chart = Chart::new(vec![
         Dataset::default()
