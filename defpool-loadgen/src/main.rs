@@ -1,7 +1,9 @@
 //! `defpool-loadgen`: opens many CryptoNote (xmrig) stratum sessions against a
 //! DefPool node, logs them in, and measures login latency and job fan-out latency
-//! (from kernel receive timestamps).
+//! (from kernel receive timestamps). With `--dialect bitcoin` the sessions speak the
+//! Bitcoin SV1 dialect instead and submit valid shares as fast as the node answers.
 
+mod bitcoin;
 mod net;
 mod report;
 mod worker;
@@ -24,13 +26,20 @@ const RESERVED_FDS: u64 = 32;
 #[command(
     name = "defpool-loadgen",
     version,
-    about = "Load generator for the CryptoNote (xmrig) stratum of a DefPool node",
+    about = "Load generator for the stratum ports of a DefPool node",
     long_about = "Opens many idle CryptoNote stratum sessions, logs each in, and measures login \
 latency and job fan-out latency. Fan-out is grouped by generation (one block template); the \
 latency of a session is its kernel receive timestamp (SO_TIMESTAMPNS) minus the earliest one \
-of the generation, so the load generator's own speed does not enter the figure."
+of the generation, so the load generator's own speed does not enter the figure.\n\n\
+With --dialect bitcoin, sessions subscribe, authorize and submit valid shares (mined on the \
+jobs the node sends) as fast as the node answers, and the run reports accepted and rejected \
+shares per second and submit-to-reply latency."
 )]
 struct Cli {
+    /// Stratum dialect: `cryptonote` (xmrig login, job fan-out) or `bitcoin` (SV1
+    /// subscribe/authorize, share throughput).
+    #[arg(long, value_enum, default_value_t = DialectArg::Cryptonote)]
+    dialect: DialectArg,
     /// Stratum endpoint of the node (host:port).
     #[arg(long)]
     target: String,
@@ -89,6 +98,33 @@ struct Cli {
     /// No progress lines on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Bitcoin dialect: submits each session keeps outstanding (1 = the next share goes
+    /// out when the previous one is answered).
+    #[arg(long, default_value_t = 1)]
+    inflight: usize,
+    /// Bitcoin dialect: the proof of work the port checks (the sessions mine with it).
+    #[arg(long, value_enum, default_value_t = PowArg::Sha256d)]
+    pow: PowArg,
+    /// Bitcoin dialect: seconds of submitting after the ramp before the measured window
+    /// (of --duration seconds) starts.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Bitcoin dialect: shares each session mines on its first job before it counts as
+    /// ready, submitted before live ones (keeps scrypt mining out of the window).
+    #[arg(long, default_value_t = 0)]
+    premine: usize,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum DialectArg {
+    Cryptonote,
+    Bitcoin,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum PowArg {
+    Sha256d,
+    Scrypt,
 }
 
 fn main() -> ExitCode {
@@ -191,6 +227,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                  (net.ipv4.ip_local_port_range); add source addresses with --source-ips"
             );
         }
+    }
+
+    if cli.dialect == DialectArg::Bitcoin {
+        return bitcoin_run(&cli, target, sources.as_deref(), fd_limit);
     }
 
     let login = serde_json::json!({
@@ -346,6 +386,186 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print!("{}", report::human(&summary));
+    }
+    Ok(())
+}
+
+/// The Bitcoin-dialect run: ramp, warm-up, then `--duration` seconds of measured
+/// submits.
+fn bitcoin_run(
+    cli: &Cli,
+    target: SocketAddr,
+    sources: Option<&[IpAddr]>,
+    fd_limit: u64,
+) -> anyhow::Result<()> {
+    if cli.inflight == 0 || cli.inflight > 1024 {
+        bail!("--inflight must be between 1 and 1024");
+    }
+    if !(cli.warmup >= 0.0 && cli.warmup.is_finite()) {
+        bail!("--warmup must be a positive number of seconds or 0");
+    }
+    let Some(duration) = cli.duration else {
+        bail!("--dialect bitcoin needs --duration (seconds of measured submits)");
+    };
+    let mut handshake = Vec::new();
+    for line in [
+        serde_json::json!({"id": 1, "method": "mining.subscribe", "params": [cli.agent]}),
+        serde_json::json!({"id": 2, "method": "mining.authorize", "params": [cli.login, cli.pass]}),
+    ] {
+        serde_json::to_writer(&mut handshake, &line)?;
+        handshake.push(b'\n');
+    }
+    let handshake = Arc::new(handshake);
+    let username: Arc<str> = serde_json::to_string(&cli.login)?.trim_matches('"').into();
+    let algorithm = match cli.pow {
+        PowArg::Sha256d => defpool_core::pow::bitcoin::PowAlgorithm::Sha256d,
+        PowArg::Scrypt => defpool_core::pow::bitcoin::PowAlgorithm::Scrypt,
+    };
+
+    let overflows_before = net::listen_overflows();
+    net::install_stop_signals();
+    let shared = Arc::new(bitcoin::Shared::default());
+    let threads = cli.threads.min(cli.sessions);
+    let mut handles = Vec::with_capacity(threads);
+    for w in 0..threads {
+        let cfg = bitcoin::Config {
+            target,
+            sources: (w..cli.sessions)
+                .step_by(threads)
+                .map(|i| sources.map(|s| s[i % s.len()]))
+                .collect(),
+            handshake: handshake.clone(),
+            username: username.clone(),
+            rate_per_sec: cli.ramp_per_sec / threads as f64,
+            max_pending: (cli.max_pending / threads).max(1),
+            login_timeout: Duration::from_secs_f64(cli.login_timeout.max(0.1)),
+            inflight: cli.inflight,
+            algorithm,
+            reset_on_close: !cli.graceful_close,
+            premine: cli.premine,
+        };
+        let shared = shared.clone();
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("loadgen-{w}"))
+                .spawn(move || bitcoin::run(cfg, shared))
+                .context("cannot start a worker thread")?,
+        );
+    }
+    let progress = !cli.quiet;
+    if progress {
+        eprintln!(
+            "defpool-loadgen: {} Bitcoin-dialect sessions to {target} ({:?}, {} in flight each), {threads} thread(s), fd limit {fd_limit}",
+            cli.sessions, cli.pow, cli.inflight
+        );
+    }
+    let begin = Instant::now();
+    let mut ramp_end: Option<Instant> = None;
+    let mut window: Option<Instant> = None;
+    let mut window_end: Option<Instant> = None;
+    let mut last_progress = Instant::now();
+    let mut last_counts = (0u64, 0u64);
+    let cpu_before = net::cpu_seconds();
+    let mut cpu_at_window = None;
+    let stop_reason;
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        if net::stop_requested() {
+            stop_reason = "interrupted".to_string();
+            break;
+        }
+        if handles.iter().any(|h| h.is_finished()) {
+            stop_reason = "a worker stopped".to_string();
+            break;
+        }
+        let ready = shared.ready.load(Ordering::Relaxed);
+        let failed = shared.failed.load(Ordering::Relaxed);
+        if ramp_end.is_none() && ready + failed >= cli.sessions {
+            ramp_end = Some(Instant::now());
+            if progress {
+                eprintln!(
+                    "ramp done: {ready} authorized with a job, {failed} failed in {:.2} s",
+                    begin.elapsed().as_secs_f64()
+                );
+            }
+        }
+        if let Some(r) = ramp_end {
+            if ready == 0 {
+                stop_reason = "no session got authorized with a job".to_string();
+                break;
+            }
+            if window.is_none() && r.elapsed().as_secs_f64() >= cli.warmup {
+                shared.measuring.store(true, Ordering::Relaxed);
+                window = Some(Instant::now());
+                cpu_at_window = net::cpu_seconds();
+                if progress {
+                    eprintln!("measuring for {duration} s");
+                }
+            }
+        }
+        if progress && last_progress.elapsed() >= Duration::from_secs(1) {
+            let secs = last_progress.elapsed().as_secs_f64();
+            last_progress = Instant::now();
+            let counts = (
+                shared.accepted.load(Ordering::Relaxed),
+                shared.rejected.load(Ordering::Relaxed),
+            );
+            eprintln!(
+                "[{:7.1}s] connected {} ready {ready} failed {failed} dropped {} accepted {:.0}/s rejected {:.0}/s",
+                begin.elapsed().as_secs_f64(),
+                shared.connected.load(Ordering::Relaxed),
+                shared.dropped.load(Ordering::Relaxed),
+                (counts.0 - last_counts.0) as f64 / secs,
+                (counts.1 - last_counts.1) as f64 / secs,
+            );
+            last_counts = counts;
+        }
+        if let Some(w) = window {
+            if w.elapsed().as_secs_f64() >= duration {
+                window_end = Some(Instant::now());
+                stop_reason = format!("measured for {duration} s");
+                break;
+            }
+        }
+    }
+    // Submits sent after this are not counted; replies to counted ones still are
+    // until the workers stop, a moment later.
+    shared.measuring.store(false, Ordering::Relaxed);
+    let measured_seconds =
+        window.map(|w| (window_end.unwrap_or_else(Instant::now) - w).as_secs_f64());
+    let cpu_window = cpu_at_window.zip(net::cpu_seconds()).map(|(a, b)| b - a);
+    std::thread::sleep(Duration::from_millis(200));
+    shared.stop.store(true, Ordering::Relaxed);
+    let mut results = Vec::with_capacity(handles.len());
+    for h in handles {
+        match h.join() {
+            Ok(Ok(r)) => results.push(r),
+            Ok(Err(e)) => return Err(e.context("worker failed")),
+            Err(_) => bail!("a worker thread panicked"),
+        }
+    }
+    let summary = bitcoin::summarize(bitcoin::SummaryInput {
+        target,
+        sessions: cli.sessions,
+        sources: sources.unwrap_or(&[]),
+        threads,
+        inflight: cli.inflight,
+        pow: format!("{:?}", cli.pow).to_lowercase(),
+        shared: &shared,
+        results,
+        ramp_seconds: ramp_end.map(|r| (r - begin).as_secs_f64()),
+        measured_seconds,
+        loadgen_cpu_seconds: cpu_window,
+        loadgen_cpu_seconds_total: cpu_before.zip(net::cpu_seconds()).map(|(a, b)| b - a),
+        stop_reason,
+        listen_overflows: overflows_before
+            .zip(net::listen_overflows())
+            .map(|(a, b)| b.saturating_sub(a)),
+    });
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", bitcoin::human(&summary));
     }
     Ok(())
 }

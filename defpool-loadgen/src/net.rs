@@ -402,3 +402,14 @@ pub fn install_stop_signals() {
 pub fn stop_requested() -> bool {
     STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst)
 }
+
+/// User plus system CPU time of this process so far, in seconds.
+pub fn cpu_seconds() -> Option<f64> {
+    // SAFETY: an all-zero rusage is valid and getrusage writes it.
+    let mut u: libc::rusage = unsafe { zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return None;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Some(secs(u.ru_utime) + secs(u.ru_stime))
+}

@@ -29,7 +29,7 @@ pub struct Input<'a> {
 }
 
 /// Nearest-rank percentile of sorted values.
-fn pct(sorted: &[u64], p: f64) -> u64 {
+pub(crate) fn pct(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }
@@ -37,12 +37,12 @@ fn pct(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn ms(ns: u64) -> f64 {
+pub(crate) fn ms(ns: u64) -> f64 {
     (ns as f64 / 1e6 * 1000.0).round() / 1000.0
 }
 
 /// p50/p99/max in milliseconds (µs precision); `null` when there is no sample.
-fn latency(mut v: Vec<u64>) -> Value {
+pub(crate) fn latency(mut v: Vec<u64>) -> Value {
     if v.is_empty() {
         return Value::Null;
     }
@@ -172,14 +172,14 @@ pub fn summarize(input: Input<'_>) -> Value {
     })
 }
 
-fn f(v: &Value) -> String {
+pub(crate) fn f(v: &Value) -> String {
     match v.as_f64() {
         Some(x) => format!("{x:.3}"),
         None => "-".to_string(),
     }
 }
 
-fn lat_line(v: &Value) -> String {
+pub(crate) fn lat_line(v: &Value) -> String {
     if v.is_null() {
         return "no samples".to_string();
     }
