@@ -2,6 +2,9 @@
 //! messages, reports the connection state, reconnects after the server drops it, and
 //! reports a refused upgrade with the node's error message.
 
+// tungstenite's handshake callback returns its own (large) error response type.
+#![allow(clippy::result_large_err)]
+
 use std::time::Duration;
 
 use defpool_core::stream::StreamMessage;
