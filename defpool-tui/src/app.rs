@@ -32,6 +32,8 @@ const MAX_LOG: usize = 1000;
 const MAX_MINER_WINDOWS: usize = 20;
 /// A miner without a known session counts as online this long after its last share.
 const ONLINE_MS: i64 = 120_000;
+/// Silence on an open stream after which the header says how long it has been quiet.
+pub const QUIET_MS: i64 = 30_000;
 /// Profit switches remembered for the Profitability screen.
 const MAX_SWITCHES: usize = 20;
 
@@ -413,6 +415,9 @@ pub struct App {
     /// Set when the node speaks a stream version this build cannot read.
     pub incompatible: Option<String>,
     pub last_seq: Option<u64>,
+    /// When the last stream message came: a connection that stays open while the node
+    /// says nothing (an idle pool, or a node stuck shutting down) shows as quiet.
+    pub last_message_at: Option<i64>,
     /// Events the stream said (or a sequence gap showed) were lost.
     pub missed: u64,
     pub snapshot_at: Option<i64>,
@@ -469,6 +474,7 @@ impl App {
             conn: ConnState::Connecting,
             incompatible: None,
             last_seq: None,
+            last_message_at: None,
             missed: 0,
             snapshot_at: None,
             stats: None,
@@ -527,6 +533,11 @@ impl App {
 
     /// Folds one stream message into the state.
     pub fn apply(&mut self, message: StreamMessage) {
+        self.apply_message(message);
+        self.last_message_at = Some(self.now);
+    }
+
+    fn apply_message(&mut self, message: StreamMessage) {
         match message {
             StreamMessage::Snapshot(snapshot) => self.apply_snapshot(*snapshot),
             StreamMessage::Resync { missed } => {

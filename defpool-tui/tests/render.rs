@@ -171,6 +171,12 @@ fn reconnecting_state_shows_in_the_header_and_status_line() {
     let rows = draw(&app, 80, 24);
     assert!(rows[0].ends_with("○ reconnecting in 4s"), "{}", rows[0]);
     assert_has(&rows, "attempt 3: Connection refused (os error 111)");
+    // Open but silent (an idle pool, or a node stuck shutting down): say so.
+    app.set_conn(ConnState::Connected);
+    app.tick(app.now + 45_000);
+    let rows = draw(&app, 80, 24);
+    assert!(rows[0].ends_with("● connected, quiet 45s"), "{}", rows[0]);
+    assert!(rows[0].starts_with("1 Overview"), "{}", rows[0]);
     let mut fresh = App::new();
     fresh.set_conn(ConnState::Connecting);
     let rows = draw(&fresh, 80, 24);

@@ -18,7 +18,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use crate::app::{App, ConnState, Level, Screen, STATUS_MS};
+use crate::app::{App, ConnState, Level, Screen, QUIET_MS, STATUS_MS};
 use crate::format;
 
 /// Draws the whole dashboard.
@@ -49,7 +49,7 @@ pub fn render(app: &App, frame: &mut Frame) {
 
 /// The tab bar, and the connection state at its right end.
 fn render_header(app: &App, frame: &mut Frame, area: Rect) {
-    let conn = conn_span(&app.conn);
+    let conn = conn_span(app);
     let [tabs, state] = Layout::horizontal([
         Constraint::Fill(1),
         Constraint::Length(conn.width() as u16 + 1),
@@ -74,8 +74,19 @@ fn render_header(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(conn)).right_aligned(), state);
 }
 
-fn conn_span(conn: &ConnState) -> Span<'static> {
-    match conn {
+fn conn_span(app: &App) -> Span<'static> {
+    let quiet = app
+        .last_message_at
+        .map(|at| app.now - at)
+        .filter(|ms| *ms >= QUIET_MS);
+    match &app.conn {
+        ConnState::Connected if quiet.is_some() => Span::styled(
+            format!(
+                "● connected, quiet {}",
+                format::age(app.now, app.last_message_at)
+            ),
+            Style::new().fg(Color::Yellow),
+        ),
         ConnState::Connecting => Span::styled("◌ connecting", Style::new().fg(Color::Yellow)),
         ConnState::Connected => Span::styled("● connected", Style::new().fg(Color::Green)),
         ConnState::Reconnecting { retry_in_secs, .. } => Span::styled(
