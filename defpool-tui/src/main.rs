@@ -1,6 +1,7 @@
 //! `defpool-tui`: wires the terminal, the live stream and the REST client to the pure
 //! [`App`]: every input becomes an `App` update, every update a redraw.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -90,7 +91,12 @@ async fn run(
     });
 
     let (outcome_tx, mut outcome_rx) = mpsc::channel(16);
-    let mut terminal = ratatui::init();
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "needs a terminal on stdout (defpool-ctl watch prints the stream as plain lines)"
+        );
+    }
+    let mut terminal = ratatui::try_init()?;
     let mut app = App::new();
     app.tick(now_ms());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
