@@ -642,3 +642,49 @@ fn every_screen_renders_at_80x24_and_120x40_without_overflow() {
         }
     }
 }
+
+#[test]
+fn three_coins_still_fit_the_overview_at_80x24() {
+    use defpool_core::stream::{Event, StreamEvent};
+    let mut app = app();
+    let at = app.now;
+    for (seq, event) in [
+        Event::NewTemplate {
+            coin: "BTC".into(),
+            height: 150,
+            network_difficulty: 4.6e-10,
+        },
+        Event::Shares {
+            coin: "BTC".into(),
+            accepted: 2,
+            rejected: 0,
+            accepted_difficulty: 2.0,
+            window_ms: 1000,
+            miners: vec![],
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        app.apply(StreamMessage::Event(StreamEvent {
+            seq: 299 + seq as u64,
+            at: at + 1000,
+            event,
+        }));
+    }
+    // Too short for three charts: one sparkline per coin, each with its rate.
+    let rows = draw(&app, 80, 24);
+    assert_fits(&rows, 80);
+    assert_has(&rows, "┌ Hashrate ─");
+    // sha256d: difficulty 2 over the first second is 2 × 2^32 hashes.
+    assert_has(&rows, "│BTC 8.59 GH/s  █");
+    assert_has(&rows, "│LTC 2.17 kH/s  ▅");
+    assert_has(&rows, "│XMR 1.34 kH/s  ▇");
+    assert_has(&rows, "BTC   150");
+    assert!(rows[23].contains("q quit"));
+    // Tall enough: a chart per coin.
+    let rows = draw(&app, 120, 40);
+    for coin in ["BTC", "LTC", "XMR"] {
+        assert_has(&rows, &format!("{coin} hashrate"));
+    }
+}

@@ -6,13 +6,16 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Cell, Chart, Dataset, GraphType, Paragraph, Row, Table};
+use ratatui::widgets::{Axis, Cell, Chart, Dataset, GraphType, Paragraph, Row, Sparkline, Table};
 use ratatui::Frame;
 
 use super::{header_style, health_style, panel};
 use crate::app::App;
 use crate::format;
 
+/// Rows a per-coin chart needs to be read (border, two value rows, border); below
+/// that the coins share one block of sparklines.
+const MIN_CHART_HEIGHT: u16 = 5;
 /// Seconds of history the charts show.
 const CHART_SECS: f64 = 300.0;
 /// Colours of the coins' lines, in coin order.
@@ -151,6 +154,10 @@ fn render_hashrate(app: &App, frame: &mut Frame, area: Rect) {
         return;
     }
     let n = app.hashrate.len() as u16;
+    if area.height / n < MIN_CHART_HEIGHT {
+        render_hashrate_sparklines(app, frame, area);
+        return;
+    }
     let areas = Layout::vertical((0..n).map(|_| Constraint::Fill(1))).split(area);
     for (i, (coin, ring)) in app.hashrate.iter().enumerate() {
         let data = points(app, ring.iter());
@@ -179,6 +186,44 @@ fn render_hashrate(app: &App, frame: &mut Frame, area: Rect) {
                     .style(Style::new().fg(Color::DarkGray)),
             );
         frame.render_widget(chart, areas[i]);
+    }
+}
+
+/// Several coins on a small terminal: one block, a sparkline per coin (each scaled to
+/// its own peak, since coins' hashrates differ by orders of magnitude).
+fn render_hashrate_sparklines(app: &App, frame: &mut Frame, area: Rect) {
+    let block = panel(" Hashrate ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let n = app.hashrate.len() as u16;
+    let rows = Layout::vertical((0..n).map(|_| Constraint::Fill(1))).split(inner);
+    for (i, (coin, ring)) in app.hashrate.iter().enumerate() {
+        let [label, line] =
+            Layout::horizontal([Constraint::Length(15), Constraint::Fill(1)]).areas(rows[i]);
+        let now = ring.last().map_or(0.0, |(_, v)| *v);
+        let color = COIN_COLORS[i % COIN_COLORS.len()];
+        frame.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(format!("{coin} "), Style::new().fg(color)),
+                Span::raw(format::hashrate(now)),
+            ])),
+            label,
+        );
+        let values: Vec<f64> = ring.iter().map(|(_, v)| *v).collect();
+        let tail = &values[values.len().saturating_sub(line.width as usize)..];
+        let max = tail
+            .iter()
+            .copied()
+            .fold(0.0, f64::max)
+            .max(f64::MIN_POSITIVE);
+        let bars: Vec<u64> = tail.iter().map(|v| (v / max * 100.0) as u64).collect();
+        frame.render_widget(
+            Sparkline::default()
+                .data(bars)
+                .max(100)
+                .style(Style::new().fg(color)),
+            line,
+        );
     }
 }
 
