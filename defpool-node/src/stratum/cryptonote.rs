@@ -4,7 +4,6 @@
 //! answers every request itself; RandomX runs on the verifier threads, database
 //! writes go through the share sink, so nothing here waits on the database.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,6 +63,32 @@ struct SessionJob {
     nonces: Vec<u32>,
 }
 
+/// The last [`KEPT_JOBS`] jobs sent to a session. A ring inside the session rather
+/// than a heap list: an idle session would otherwise keep a four-slot allocation
+/// for the one job it mines.
+#[derive(Default)]
+struct RecentJobs {
+    slots: [Option<SessionJob>; KEPT_JOBS],
+    /// The slot the next job takes: the oldest job's once all are in use.
+    next: usize,
+}
+
+impl RecentJobs {
+    /// Remembers `job`, forgetting the oldest when all slots are in use.
+    fn push(&mut self, job: SessionJob) {
+        self.slots[self.next] = Some(job);
+        self.next = (self.next + 1) % KEPT_JOBS;
+    }
+
+    fn get(&self, id: u32) -> Option<&SessionJob> {
+        self.slots.iter().flatten().find(|j| j.id == id)
+    }
+
+    fn get_mut(&mut self, id: u32) -> Option<&mut SessionJob> {
+        self.slots.iter_mut().flatten().find(|j| j.id == id)
+    }
+}
+
 /// A session writing to `W`: the write half of a plain TCP or a TLS connection.
 struct Session<W> {
     ctx: Arc<PortContext<MoneroWork>>,
@@ -72,7 +97,7 @@ struct Session<W> {
     id: u64,
     identity: Option<MinerIdentity>,
     extra_nonce: [u8; RESERVE_SIZE],
-    jobs: VecDeque<SessionJob>,
+    jobs: RecentJobs,
     next_job_id: u32,
     difficulty: f64,
     vardiff: Option<Vardiff>,
@@ -109,7 +134,7 @@ pub async fn run_session<R: MinerRead, W: MinerWrite>(
             id: session_no,
             identity: None,
             extra_nonce,
-            jobs: VecDeque::new(),
+            jobs: RecentJobs::default(),
             next_job_id: 1,
             difficulty: ctx.port.difficulty,
             vardiff: None,
@@ -364,10 +389,7 @@ impl<W: MinerWrite> Session<W> {
         let difficulty = (self.difficulty.round() as u64).clamp(1, cap);
         let id = self.next_job_id;
         self.next_job_id = self.next_job_id.wrapping_add(1);
-        if self.jobs.len() == KEPT_JOBS {
-            self.jobs.pop_front();
-        }
-        self.jobs.push_back(SessionJob {
+        self.jobs.push(SessionJob {
             id,
             job: job.clone(),
             difficulty,
@@ -488,12 +510,14 @@ impl<W: MinerWrite> Session<W> {
             }
         };
         let job_id: Option<u32> = params.job_id.parse().ok();
-        let Some(index) = job_id.and_then(|jid| self.jobs.iter().position(|j| j.id == jid)) else {
+        let Some((job_id, job, difficulty)) = job_id.and_then(|jid| {
+            self.jobs
+                .get(jid)
+                .map(|j| (jid, j.job.clone(), j.difficulty))
+        }) else {
             return self.reject(id, reply::INVALID_JOB_ID, false).await;
         };
         let current = self.ctx.work.source.current();
-        let job = self.jobs[index].job.clone();
-        let difficulty = self.jobs[index].difficulty;
         let is_current_block = current.as_ref().is_some_and(|c| c.height == job.height);
         // The grace window runs from when the node learned of the new block, not from
         // when this session got its job.
@@ -505,10 +529,13 @@ impl<W: MinerWrite> Session<W> {
             return self.reject(id, reply::BLOCK_EXPIRED, false).await;
         }
         let nonce = u32::from_le_bytes(submit.nonce);
-        if self.jobs[index].nonces.contains(&nonce) {
+        let Some(sent) = self.jobs.get_mut(job_id) else {
+            return self.reject(id, reply::INVALID_JOB_ID, false).await;
+        };
+        if sent.nonces.contains(&nonce) {
             return self.reject(id, reply::DUPLICATE_SHARE, false).await;
         }
-        self.jobs[index].nonces.push(nonce);
+        sent.nonces.push(nonce);
 
         let Ok(mut blob) = job.template.hashing_blob(&self.extra_nonce) else {
             return self.reject(id, reply::INVALID_JOB_ID, false).await;
