@@ -9,6 +9,7 @@
 //! microsecond or two of sha256d. A session keeps `--inflight` submits outstanding
 //! (1 by default: the next share goes out when the reply to the previous one
 //! arrives), so the figure is what the node sustains, not what the generator offers.
+//! Sessions start submitting together, when every one is ready (or failed).
 //!
 //! Latency of a submit is the kernel receive timestamp of the reply
 //! (`SO_TIMESTAMPNS`) minus `CLOCK_REALTIME` taken right before the `send`: the
@@ -64,6 +65,9 @@ pub struct Config {
 #[derive(Default)]
 pub struct Shared {
     pub stop: AtomicBool,
+    /// Set by the main loop when every session is ready (or failed): sessions submit
+    /// only from then on, so shares mined ahead are not spent during the ramp.
+    pub submitting: AtomicBool,
     /// Set by the main loop when the measured window starts (after the ramp and the
     /// warm-up); submits sent before it are not counted.
     pub measuring: AtomicBool,
@@ -185,6 +189,7 @@ pub fn run(cfg: Config, shared: Arc<Shared>) -> anyhow::Result<WorkerResult> {
     let mut pending_logins = 0usize;
     let begin = Instant::now();
     let mut last_sweep = Instant::now();
+    let mut submitting = false;
 
     while !shared.stop.load(Ordering::Relaxed) {
         let allowed = if cfg.rate_per_sec > 0.0 {
@@ -233,6 +238,17 @@ pub fn run(cfg: Config, shared: Arc<Shared>) -> anyhow::Result<WorkerResult> {
                 &mut res,
                 &mut pending_logins,
             );
+        }
+
+        if !submitting && shared.submitting.load(Ordering::Relaxed) {
+            // The ramp is over: start every ready session; replies keep them going.
+            submitting = true;
+            for (i, c) in conns[..next].iter_mut().enumerate() {
+                if c.state == State::Ready {
+                    fill_pipeline(&cfg, &shared, c, &mut res);
+                    send_queued(&cfg, &shared, &epoll, c, i, &mut res, &mut pending_logins);
+                }
+            }
         }
 
         if pending_logins > 0 && last_sweep.elapsed() >= Duration::from_millis(100) {
@@ -662,6 +678,9 @@ fn mine(cfg: &Config, c: &mut Conn, res: &mut WorkerResult) -> Option<Share> {
 /// Queues submits (shares mined ahead first, then mined now) until `inflight` are
 /// outstanding.
 fn fill_pipeline(cfg: &Config, shared: &Shared, c: &mut Conn, res: &mut WorkerResult) {
+    if !shared.submitting.load(Ordering::Relaxed) {
+        return;
+    }
     while c.pending.len() < cfg.inflight {
         let share = match c.premined.pop_front() {
             Some(share) => share,
@@ -1019,6 +1038,7 @@ mod tests {
         let mut res = WorkerResult::default();
         on_notify(&cfg, &mut c, &notify_params(), &mut res);
         let shared = Shared::default();
+        shared.submitting.store(true, Ordering::Relaxed);
         let mut pending_logins = 1;
         maybe_ready(&cfg, &shared, &mut c, &mut res, &mut pending_logins);
         assert!(c.state == State::Ready && pending_logins == 0);

@@ -482,6 +482,7 @@ fn bitcoin_run(
         let failed = shared.failed.load(Ordering::Relaxed);
         if ramp_end.is_none() && ready + failed >= cli.sessions {
             ramp_end = Some(Instant::now());
+            shared.submitting.store(true, Ordering::Relaxed);
             if progress {
                 eprintln!(
                     "ramp done: {ready} authorized with a job, {failed} failed in {:.2} s",
