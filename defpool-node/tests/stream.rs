@@ -266,7 +266,25 @@ async fn the_stream_follows_shares_blocks_balances_and_payouts() {
             _ => {}
         }
     }
-    drop(node);
+
+    // Stopping the node closes open streams ("going away") instead of waiting for them.
+    let mut node = node;
+    let stopping = Instant::now();
+    let status = tokio::task::block_in_place(|| node.stop());
+    assert!(status.success(), "{status:?}\n{}", node.log());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "stop took {:?}",
+        stopping.elapsed()
+    );
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(10), admin.next()).await {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame)))) => break frame,
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("no close frame: {other:?}"),
+        }
+    };
+    assert_eq!(closed.map(|f| u16::from(f.code)), Some(1001));
 }
 
 /// A client that never reads: the node keeps publishing, drops it with a close reason,

@@ -51,6 +51,9 @@ pub struct AppState {
     pub sink: crate::accounting::ShareSink,
     /// The live stream's event hub.
     pub events: crate::events::EventHub,
+    /// Flips to true when the node stops: open streams close (the HTTP server's
+    /// graceful shutdown would otherwise wait for every WebSocket client to leave).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 #[derive(OpenApi)]

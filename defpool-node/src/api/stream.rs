@@ -35,6 +35,8 @@ use crate::store::{now_ms, BlockQuery, PayoutQuery};
 const MAX_RESYNCS: u32 = 3;
 /// Close code for a policy violation (RFC 6455), used for slow clients.
 const CLOSE_POLICY: u16 = 1008;
+/// Close code for a server going down (RFC 6455).
+const CLOSE_GOING_AWAY: u16 = 1001;
 
 #[derive(Debug, Deserialize)]
 pub struct StreamParams {
@@ -99,6 +101,7 @@ async fn serve(mut socket: WebSocket, s: AppState, scope: Scope) {
     // snapshot already contains may arrive once more, with their sequence numbers.
     let mut rx = s.events.subscribe();
     let mut resyncs: Vec<Instant> = Vec::new();
+    let mut shutdown = s.shutdown.clone();
     if send_snapshot(&mut socket, &s, &scope).await.is_err() {
         return;
     }
@@ -129,6 +132,17 @@ async fn serve(mut socket: WebSocket, s: AppState, scope: Scope) {
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
+            _ = shutdown.changed() => {
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    socket.send(Message::Close(Some(CloseFrame {
+                        code: CLOSE_GOING_AWAY,
+                        reason: "node shutting down".into(),
+                    }))),
+                )
+                .await;
+                return;
+            }
             incoming = socket.recv() => match incoming {
                 // Clients only listen; pings are answered by axum.
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
