@@ -118,34 +118,37 @@ enum End {
 /// Serves one miner over `reader` and `writer` (the halves of one connection) until it
 /// leaves, misbehaves or the node stops. Returns the writer, for a TLS connection to
 /// be closed cleanly.
-pub async fn run_session<R: MinerRead, W: MinerWrite>(
+pub fn run_session<R: MinerRead, W: MinerWrite>(
     mut reader: R,
     writer: W,
     peer: SocketAddr,
     ctx: Arc<PortContext<MoneroWork>>,
     stop: watch::Receiver<bool>,
-) -> W {
-    let session_no = ctx.shared.session_id();
-    {
-        let mut extra_nonce = [0u8; RESERVE_SIZE];
-        extra_nonce[..4].copy_from_slice(&ctx.shared.extra_nonce().to_le_bytes());
-        let mut session = Session {
-            peer,
-            id: session_no,
-            identity: None,
-            extra_nonce,
-            jobs: RecentJobs::default(),
-            next_job_id: 1,
-            difficulty: ctx.port.difficulty,
-            vardiff: None,
-            current_height: 0,
-            verified_valid: 0,
-            invalid_shares: 0,
-            bad_window_start: Instant::now(),
-            bad_in_window: 0,
-            writer,
-            ctx,
-        };
+) -> impl std::future::Future<Output = W> + Send {
+    // Built before the future, not in it: an async fn keeps its arguments for its
+    // whole life next to the session they were moved into, and every idle session
+    // would carry that copy.
+    let id = ctx.shared.session_id();
+    let mut extra_nonce = [0u8; RESERVE_SIZE];
+    extra_nonce[..4].copy_from_slice(&ctx.shared.extra_nonce().to_le_bytes());
+    let mut session = Session {
+        peer,
+        id,
+        identity: None,
+        extra_nonce,
+        jobs: RecentJobs::default(),
+        next_job_id: 1,
+        difficulty: ctx.port.difficulty,
+        vardiff: None,
+        current_height: 0,
+        verified_valid: 0,
+        invalid_shares: 0,
+        bad_window_start: Instant::now(),
+        bad_in_window: 0,
+        writer,
+        ctx,
+    };
+    async move {
         let end = session.run(&mut reader, stop).await;
         let _span = session.span().entered();
         match end {
