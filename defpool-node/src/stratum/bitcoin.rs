@@ -800,9 +800,12 @@ mod tests {
         // Bits under the mask only: unchanged.
         let p = normalize_version_bits(submit(Some("00002000")), job, mask);
         assert_eq!(p.version_bits.as_deref(), Some("00002000"));
-        // A change outside the mask is not normalized away: BIP 310 refuses it.
+        // A full version whose extra bit (28) is inside the mask: the masked part.
         let p = normalize_version_bits(submit(Some("30002000")), job, mask);
-        assert_eq!(p.version_bits.as_deref(), Some("30002000"));
+        assert_eq!(p.version_bits.as_deref(), Some("10002000"));
+        // A change outside the mask (bit 30) is not normalized away: BIP 310 refuses it.
+        let p = normalize_version_bits(submit(Some("60002000")), job, mask);
+        assert_eq!(p.version_bits.as_deref(), Some("60002000"));
         // Without negotiation nothing is touched.
         let p = normalize_version_bits(submit(Some("20002000")), job, None);
         assert_eq!(p.version_bits.as_deref(), Some("20002000"));
