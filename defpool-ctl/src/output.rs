@@ -963,6 +963,49 @@ mod tests {
     }
 
     #[test]
+    fn miners_bans_and_reloads_render_as_tables_and_sentences() {
+        let page = Page {
+            items: vec![MinerSummaryView {
+                miner: "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A".into(),
+                coin: "XMR".into(),
+                workers: 2,
+                hashrate: 1500.0,
+                last_share_at: Some(0),
+                balance: coin("XMR", "2000000000000"),
+                first_seen_at: 0,
+            }],
+            next_cursor: Some("7".into()),
+        };
+        assert_eq!(
+            render_miners(&page),
+            "MINER            COIN  WORKERS   HASHRATE  LAST SHARE           BALANCE\n\
+             44AFFq5k…QBEP3A  XMR         2  1.50 kH/s  1970-01-01 00:00:00    2 XMR\n\
+             more: --cursor 7 (or --all)\n"
+        );
+        let bans = BanList {
+            bans: vec![BanView {
+                ip: "10.1.2.3".into(),
+                expires_at: 3_600_000,
+                remaining_secs: 3600,
+            }],
+        };
+        assert_eq!(
+            render_bans(&bans),
+            "IP        EXPIRES              REMAINING\n\
+             10.1.2.3  1970-01-01 01:00:00   1h 0m 0s\n"
+        );
+        assert_eq!(render_bans(&BanList { bans: vec![] }), "no bans\n");
+        let reload = ConfigReload {
+            source: "/etc/defpool.toml".into(),
+            changed: vec!["coins[XMR].min_payout".into()],
+        };
+        assert_eq!(
+            render_reload(&reload),
+            "reloaded /etc/defpool.toml: applied coins[XMR].min_payout\n"
+        );
+    }
+
+    #[test]
     fn short_keeps_short_strings_whole() {
         assert_eq!(short("rig1", 8, 6), "rig1");
         assert_eq!(short("abcdefghijklmnop", 4, 4), "abcd…mnop");
