@@ -200,7 +200,7 @@ pub fn human_line(text: &str) -> String {
     };
     let line = match message {
         StreamMessage::Snapshot(s) => format!(
-            "{}  snapshot  v{} seq {} ({}): {} coin(s), {} session(s), {} open payout(s), {} recent block(s)",
+            "{}  snapshot  v{} seq {} ({}): {} coin(s), {} session(s), {} payout(s), {} recent block(s)",
             output::time(s.at),
             s.version,
             s.seq,

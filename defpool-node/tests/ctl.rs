@@ -579,6 +579,12 @@ async fn watch_reconnects_when_the_node_comes_back() {
         again["at"].as_i64() > first["at"].as_i64(),
         "a fresh snapshot from the new node"
     );
+    // A clean stop closes the stream (1001) instead; the watch comes back again.
+    let mut node = node;
+    assert_eq!(node.stop().code(), Some(0));
+    let node = Node::start(dir.path(), &config, TOKEN, &[]).await;
+    let third = watch.until(|m| m["type"] == "snapshot");
+    assert!(third["at"].as_i64() > again["at"].as_i64());
     assert!(
         watch.child.try_wait().expect("status").is_none(),
         "still watching"
