@@ -22,6 +22,8 @@ pub const STREAM_VERSION: u32 = 1;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
+// Events are the common message and stay inline; the rare, large snapshot is boxed.
+#[allow(clippy::large_enum_variant)]
 pub enum StreamMessage {
     /// The whole state: first message of a connection, and again after a `resync`.
     Snapshot(Box<Snapshot>),

@@ -143,7 +143,7 @@ pub async fn run_live(live: LiveConfig, events: EventHub) -> anyhow::Result<()> 
         },
     );
 
-    let stratum_tasks = start_stratum(&config, &sink, stop_rx.clone()).await?;
+    let stratum_tasks = start_stratum(&config, &sink, &events, stop_rx.clone()).await?;
 
     let state = AppState {
         store: store.clone(),
@@ -237,6 +237,7 @@ struct StratumTasks {
 async fn start_stratum(
     config: &Arc<Config>,
     sink: &ShareSink,
+    events: &EventHub,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<StratumTasks> {
     let mut sources: BTreeMap<String, JobSource> = BTreeMap::new();
@@ -307,6 +308,7 @@ async fn start_stratum(
                     sink: sink.clone(),
                     shared: shared.clone(),
                     tls,
+                    events: events.clone(),
                 })
             };
         }

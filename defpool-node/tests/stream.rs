@@ -184,6 +184,12 @@ async fn the_stream_follows_shares_blocks_balances_and_payouts() {
         matches!(e, Event::BlockFound { .. })
     })
     .await;
+    for who in [&miner, &other] {
+        assert!(
+            seen.iter().any(|e| matches!(e, Event::MinerConnected { miner: m, worker, .. } if m == who && worker == "rig")),
+            "{who} connected: {seen:?}"
+        );
+    }
     let found = seen
         .iter()
         .find_map(|e| match e {
@@ -204,8 +210,8 @@ async fn the_stream_follows_shares_blocks_balances_and_payouts() {
     .await;
     let seen = until(
         &mut admin,
-        "a share window with both miners",
-        |e| matches!(e, Event::Shares { miners, .. } if miners.len() >= 1),
+        "a share window with a miner",
+        |e| matches!(e, Event::Shares { miners, .. } if !miners.is_empty()),
     )
     .await;
     let total_accepted: u64 = seen
@@ -252,6 +258,18 @@ async fn the_stream_follows_shares_blocks_balances_and_payouts() {
         &mut mine,
         "its payout completed",
         |e| matches!(e, Event::PayoutChanged { payout } if payout.status.as_str() == "completed"),
+    )
+    .await;
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::MinerConnected { miner: m, .. } if m == &miner)),
+        "the miner sees its own connection: {seen:?}"
+    );
+    drop(b);
+    until(
+        &mut admin,
+        "the other miner leaving",
+        |e| matches!(e, Event::MinerDisconnected { miner: m, .. } if m == &other),
     )
     .await;
     for e in &seen {

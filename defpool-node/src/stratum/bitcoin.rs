@@ -121,6 +121,15 @@ pub async fn run_session<R: MinerRead, W: MinerWrite>(
     };
     let end = session.run(&mut reader, stop).await;
     let _span = session.span().entered();
+    let reason = match &end {
+        End::Closed => "closed by the miner",
+        End::Reason(r) => r.as_str(),
+    };
+    for (_, i) in &session.workers {
+        session
+            .ctx
+            .miner_disconnected(&i.address, &i.worker, reason);
+    }
     match end {
         End::Closed => tracing::debug!("session closed by the miner"),
         End::Reason(r) => tracing::info!(reason = %r, "session closed"),
@@ -350,6 +359,8 @@ impl<W: MinerWrite> Session<W> {
             "miner authorized"
         );
         if !self.workers.iter().any(|(u, _)| *u == params.username) {
+            self.ctx
+                .miner_connected(&identity.address, &identity.worker, self.peer);
             self.workers.push((params.username, identity));
         }
         self.send(&response_ok(id, true)).await?;

@@ -151,9 +151,18 @@ pub fn run_session<R: MinerRead, W: MinerWrite>(
     async move {
         let end = session.run(&mut reader, stop).await;
         let _span = session.span().entered();
+        let reason = match &end {
+            End::Closed => "closed by the miner",
+            End::Reason(r) => r.as_str(),
+        };
         match end {
             End::Closed => tracing::debug!("session closed by the miner"),
-            End::Reason(r) => tracing::info!(reason = %r, "session closed"),
+            End::Reason(ref r) => tracing::info!(reason = %r, "session closed"),
+        }
+        if let Some(i) = &session.identity {
+            session
+                .ctx
+                .miner_disconnected(&i.address, &i.worker, reason);
         }
         session.writer
     }
@@ -365,6 +374,8 @@ impl<W: MinerWrite> Session<W> {
             difficulty = self.difficulty,
             "miner logged in"
         );
+        self.ctx
+            .miner_connected(&identity.address, &identity.worker, self.peer);
         self.identity = Some(identity);
         let j = self.new_job(job);
         let result = json!({

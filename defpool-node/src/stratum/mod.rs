@@ -203,6 +203,32 @@ pub struct PortContext<W> {
     pub shared: Arc<StratumShared>,
     /// The port's TLS server side; `None` for plain TCP.
     pub tls: Option<tls::PortTls>,
+    /// The live stream: miners connecting and leaving.
+    pub events: crate::events::EventHub,
+}
+
+impl<W> PortContext<W> {
+    /// Announces a miner that logged in on this port.
+    pub fn miner_connected(&self, miner: &str, worker: &str, peer: std::net::SocketAddr) {
+        self.events
+            .publish(defpool_core::stream::Event::MinerConnected {
+                coin: self.coin.spec().symbol.to_string(),
+                miner: miner.to_string(),
+                worker: worker.to_string(),
+                peer: peer.to_string(),
+            });
+    }
+
+    /// Announces a logged-in miner's session ending, with why.
+    pub fn miner_disconnected(&self, miner: &str, worker: &str, reason: &str) {
+        self.events
+            .publish(defpool_core::stream::Event::MinerDisconnected {
+                coin: self.coin.spec().symbol.to_string(),
+                miner: miner.to_string(),
+                worker: worker.to_string(),
+                reason: reason.to_string(),
+            });
+    }
 }
 
 /// Monero work: templates from monerod, shares checked with RandomX. Spoken in the
