@@ -157,6 +157,7 @@ pub async fn run_live(live: LiveConfig, events: EventHub) -> anyhow::Result<()> 
         sink: sink.clone(),
         events: events.clone(),
         shutdown: stop_rx.clone(),
+        snapshot_cache: Default::default(),
     };
     let mut stream_tasks = vec![tokio::spawn(events.clone().run_ticker(stop_rx.clone()))];
     for (coin, source) in &stratum_tasks.sources {

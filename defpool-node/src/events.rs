@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use defpool_core::stream::{Event, MinerShares, StreamEvent};
+use defpool_core::stream::{Event, MinerShares, StreamEvent, StreamMessage};
 use tokio::sync::{broadcast, watch};
 
 use crate::store::{now_ms, NewShare};
@@ -32,8 +32,15 @@ struct Tally {
     miners: HashMap<String, MinerShares>,
 }
 
+/// An event as published: the value, and its admin-stream JSON text serialized once
+/// for every client (a burst of events would otherwise be serialized per client).
+pub struct Published {
+    pub event: StreamEvent,
+    pub text: String,
+}
+
 struct Inner {
-    tx: broadcast::Sender<Arc<StreamEvent>>,
+    tx: broadcast::Sender<Arc<Published>>,
     seq: AtomicU64,
     tallies: Mutex<HashMap<String, Tally>>,
 }
@@ -64,13 +71,14 @@ impl EventHub {
 
     /// Publishes an event to every connected client; never waits.
     pub fn publish(&self, event: Event) {
-        // The sequence is taken under the send so clients see it strictly increasing.
         let seq = self.inner.seq.fetch_add(1, Ordering::AcqRel) + 1;
-        let _ = self.inner.tx.send(Arc::new(StreamEvent {
+        let event = StreamEvent {
             seq,
             at: now_ms(),
             event,
-        }));
+        };
+        let text = serde_json::to_string(&StreamMessage::Event(event.clone())).unwrap_or_default();
+        let _ = self.inner.tx.send(Arc::new(Published { event, text }));
     }
 
     /// Sequence number of the last published event.
@@ -78,7 +86,7 @@ impl EventHub {
         self.inner.seq.load(Ordering::Acquire)
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StreamEvent>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.inner.tx.subscribe()
     }
 
@@ -247,8 +255,13 @@ mod tests {
         hub.count_share(&share("b", false, 10.0));
         hub.flush_tallies(Duration::from_secs(1));
         let e = rx.recv().await.unwrap();
-        assert_eq!(e.seq, 1);
-        match &e.event {
+        assert_eq!(e.event.seq, 1);
+        assert!(
+            e.text.starts_with(r#"{"type":"event","seq":1,"#),
+            "{}",
+            e.text
+        );
+        match &e.event.event {
             Event::Shares {
                 accepted,
                 rejected,

@@ -54,6 +54,9 @@ pub struct AppState {
     /// Flips to true when the node stops: open streams close (the HTTP server's
     /// graceful shutdown would otherwise wait for every WebSocket client to leave).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Pool statistics and health for stream snapshots, shared for a moment: a burst
+    /// of (re)connecting dashboards must not run the statistics query once each.
+    pub snapshot_cache: stream::SnapshotCache,
 }
 
 #[derive(OpenApi)]

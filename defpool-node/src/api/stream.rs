@@ -20,7 +20,7 @@ use axum::extract::{Query, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use defpool_core::api::PayoutStatus;
+use defpool_core::api::{ComponentHealth, PayoutStatus, PoolStats};
 use defpool_core::stream::{
     CoinState, MinersSummary, PortState, Snapshot, StreamEvent, StreamMessage, STREAM_VERSION,
 };
@@ -28,6 +28,7 @@ use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 
 use super::{ApiError, AppState};
+use crate::events::Published;
 use crate::mining::JobSource;
 use crate::store::{now_ms, BlockQuery, PayoutQuery};
 
@@ -37,6 +38,32 @@ const MAX_RESYNCS: u32 = 3;
 const CLOSE_POLICY: u16 = 1008;
 /// Close code for a server going down (RFC 6455).
 const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// How long snapshots reuse the pool statistics and health they computed.
+const SNAPSHOT_SHARED_FOR: Duration = Duration::from_secs(2);
+
+/// The expensive parts of an admin snapshot (statistics over the hashrate window of
+/// shares, daemon and wallet probes), computed once per [`SNAPSHOT_SHARED_FOR`] however
+/// many clients connect or resync: concurrent builders wait for the one computing.
+#[derive(Clone, Default)]
+pub struct SnapshotCache {
+    inner: Arc<tokio::sync::Mutex<Option<(Instant, PoolStats, Vec<ComponentHealth>)>>>,
+}
+
+impl SnapshotCache {
+    async fn get(&self, s: &AppState) -> Result<(PoolStats, Vec<ComponentHealth>), ApiError> {
+        let mut cached = self.inner.lock().await;
+        if let Some((at, stats, health)) = cached.as_ref() {
+            if at.elapsed() < SNAPSHOT_SHARED_FOR {
+                return Ok((stats.clone(), health.clone()));
+            }
+        }
+        let stats = super::pool::stats_of(s).await?;
+        let health = super::pool::health_of(s).await.components;
+        *cached = Some((Instant::now(), stats.clone(), health.clone()));
+        Ok((stats, health))
+    }
+}
 
 #[derive(Debug, Deserialize)]
 pub struct StreamParams {
@@ -152,16 +179,19 @@ async fn serve(mut socket: WebSocket, s: AppState, scope: Scope) {
     }
 }
 
-fn event_text(event: &Arc<StreamEvent>, scope: &Scope) -> Option<Utf8Bytes> {
-    let message = match scope {
-        Scope::Admin => StreamMessage::Event((**event).clone()),
-        Scope::Miner(miner) => StreamMessage::Event(StreamEvent {
-            seq: event.seq,
-            at: event.at,
-            event: event.event.for_miner(miner)?,
-        }),
-    };
-    serde_json::to_string(&message).ok().map(Into::into)
+fn event_text(published: &Arc<Published>, scope: &Scope) -> Option<Utf8Bytes> {
+    match scope {
+        Scope::Admin => Some(published.text.clone().into()),
+        Scope::Miner(miner) => {
+            let event = &published.event;
+            let message = StreamMessage::Event(StreamEvent {
+                seq: event.seq,
+                at: event.at,
+                event: event.event.for_miner(miner)?,
+            });
+            serde_json::to_string(&message).ok().map(Into::into)
+        }
+    }
 }
 
 async fn send(socket: &mut WebSocket, text: Utf8Bytes, timeout: Duration) -> Result<(), ()> {
@@ -198,7 +228,7 @@ async fn send_snapshot(socket: &mut WebSocket, s: &AppState, scope: &Scope) -> R
 /// The state of the pool as a stream snapshot.
 async fn snapshot(s: &AppState, scope: &Scope) -> Result<Snapshot, ApiError> {
     let seq = s.events.last_seq();
-    let pool = super::pool::stats_of(s).await?;
+    let (pool, cached_health) = s.snapshot_cache.get(s).await?;
     let coins = pool
         .coins
         .iter()
@@ -283,8 +313,7 @@ async fn snapshot(s: &AppState, scope: &Scope) -> Result<Snapshot, ApiError> {
                         .map(super::payout_view),
                 );
             }
-            let health = super::pool::health_of(s).await.components;
-            (open, health, Vec::new())
+            (open, cached_health, Vec::new())
         }
         Scope::Miner(miner) => {
             let payouts = s
