@@ -34,6 +34,7 @@ struct Tally {
 
 /// An event as published: the value, and its admin-stream JSON text serialized once
 /// for every client (a burst of events would otherwise be serialized per client).
+#[derive(Debug)]
 pub struct Published {
     pub event: StreamEvent,
     pub text: String,
