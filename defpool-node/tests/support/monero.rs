@@ -93,8 +93,11 @@ impl Monerod {
             p2p_port,
             url: format!("http://127.0.0.1:{rpc_port}"),
             data_dir,
+            // generateblocks hashes RandomX in monerod's own thread: on a loaded 2-core
+            // CI machine mining a few blocks at the tests' fixed difficulty has taken
+            // over a minute.
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
+                .timeout(Duration::from_secs(240))
                 .build()
                 .expect("http"),
         };
