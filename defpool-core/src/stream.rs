@@ -31,7 +31,9 @@ pub enum StreamMessage {
     /// The client fell behind and `missed` events were dropped for it; a snapshot
     /// follows. A client that keeps falling behind is disconnected (close code 1008
     /// with the reason "client too slow").
-    Resync { missed: u64 },
+    Resync {
+        missed: u64,
+    },
 }
 
 /// The state of the pool at `at`.
@@ -225,14 +227,17 @@ impl Event {
                 window_ms,
                 miners,
                 ..
-            } => miners.iter().find(|m| m.miner == who).map(|m| Event::Shares {
-                coin: coin.clone(),
-                accepted: m.accepted,
-                rejected: m.rejected,
-                accepted_difficulty: m.accepted_difficulty,
-                window_ms: *window_ms,
-                miners: Vec::new(),
-            }),
+            } => miners
+                .iter()
+                .find(|m| m.miner == who)
+                .map(|m| Event::Shares {
+                    coin: coin.clone(),
+                    accepted: m.accepted,
+                    rejected: m.rejected,
+                    accepted_difficulty: m.accepted_difficulty,
+                    window_ms: *window_ms,
+                    miners: Vec::new(),
+                }),
             other if other.miner() == Some(who) => Some(other.clone()),
             _ => None,
         }
