@@ -332,23 +332,7 @@ pub async fn list_miners(
 ) -> Result<Json<Page<MinerSummaryView>>, ApiError> {
     let Query(q) = q?;
     let limit = page_limit(q.limit)?;
-    let coin = match q.coin.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(
-            s.config
-                .coin(c)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::NOT_FOUND,
-                        "unknown_coin",
-                        format!("coin {c:?} is not configured on this pool"),
-                    )
-                })?
-                .spec()
-                .symbol
-                .to_string(),
-        ),
-    };
+    let coin = super::coin_filter(&s, q.coin.as_deref())?;
     let window = s.config.accounting.hashrate_window;
     let since = now_ms() - window.as_millis() as i64;
     let rows = s

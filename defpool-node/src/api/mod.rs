@@ -140,6 +140,25 @@ where
     }
 }
 
+/// A list endpoint's `coin` filter: `None` when absent or empty, the coin's symbol
+/// when configured, 404 `unknown_coin` otherwise.
+pub(crate) fn coin_filter(s: &AppState, coin: Option<&str>) -> Result<Option<String>, ApiError> {
+    match coin {
+        None | Some("") => Ok(None),
+        Some(c) => s
+            .config
+            .coin(c)
+            .map(|coin| Some(coin.spec().symbol.to_string()))
+            .ok_or_else(|| {
+                ApiError::new(
+                    axum::http::StatusCode::NOT_FOUND,
+                    "unknown_coin",
+                    format!("coin {c:?} is not configured on this pool"),
+                )
+            }),
+    }
+}
+
 /// `limit` and `cursor` of every list endpoint.
 pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {

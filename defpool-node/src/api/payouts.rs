@@ -48,23 +48,7 @@ pub async fn all_payouts(
             ))
         })?),
     };
-    let coin = match q.coin.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(
-            s.config
-                .coin(c)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::NOT_FOUND,
-                        "unknown_coin",
-                        format!("coin {c:?} is not configured on this pool"),
-                    )
-                })?
-                .spec()
-                .symbol
-                .to_string(),
-        ),
-    };
+    let coin = super::coin_filter(&s, q.coin.as_deref())?;
     let rows = s
         .store
         .payouts(&PayoutQuery {

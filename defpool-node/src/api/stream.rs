@@ -47,8 +47,11 @@ const SNAPSHOT_SHARED_FOR: Duration = Duration::from_secs(2);
 /// many clients connect or resync: concurrent builders wait for the one computing.
 #[derive(Clone, Default)]
 pub struct SnapshotCache {
-    inner: Arc<tokio::sync::Mutex<Option<(Instant, PoolStats, Vec<ComponentHealth>)>>>,
+    inner: Arc<tokio::sync::Mutex<Option<CachedParts>>>,
 }
+
+/// When they were computed, the pool statistics, and the health of every component.
+type CachedParts = (Instant, PoolStats, Vec<ComponentHealth>);
 
 impl SnapshotCache {
     async fn get(&self, s: &AppState) -> Result<(PoolStats, Vec<ComponentHealth>), ApiError> {
