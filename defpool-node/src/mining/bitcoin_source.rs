@@ -12,6 +12,7 @@ use defpool_core::job::bitcoin::{BitcoinJob, JobParams, ScriptPubKey, Template};
 use defpool_core::CoinSpec;
 use tokio::sync::{watch, Mutex};
 
+use super::HealthBoard;
 use crate::daemon::{BitcoinDaemon, DaemonHealth, RpcError, SubmitOutcome};
 
 /// A daemon this many blocks behind the best one is skipped.
@@ -44,7 +45,7 @@ pub struct BitcoinSource {
     spec: &'static CoinSpec,
     daemons: Vec<BitcoinDaemon>,
     params: JobParams,
-    health: std::sync::Mutex<Vec<DaemonHealth>>,
+    health: HealthBoard,
     current: watch::Sender<Option<Arc<BitcoinWork>>>,
     active: Mutex<usize>,
     claimed_height: AtomicU64,
@@ -60,14 +61,7 @@ impl BitcoinSource {
         daemons: Vec<BitcoinDaemon>,
         payout_script: ScriptPubKey,
     ) -> Arc<Self> {
-        let health = daemons
-            .iter()
-            .map(|d| DaemonHealth {
-                url: d.url().to_string(),
-                ok: false,
-                detail: Some("not checked yet".into()),
-            })
-            .collect();
+        let health = HealthBoard::new(daemons.iter().map(|d| d.url()));
         let (current, _) = watch::channel(None);
         Arc::new(BitcoinSource {
             spec,
@@ -78,7 +72,7 @@ impl BitcoinSource {
                 extranonce1_len: EXTRANONCE1_LEN,
                 extranonce2_len: EXTRANONCE2_LEN,
             },
-            health: std::sync::Mutex::new(health),
+            health,
             current,
             active: Mutex::new(0),
             claimed_height: AtomicU64::new(0),
@@ -145,24 +139,11 @@ impl BitcoinSource {
     }
 
     pub fn health(&self) -> Vec<DaemonHealth> {
-        self.health.lock().map(|h| h.clone()).unwrap_or_default()
+        self.health.snapshot()
     }
 
     fn note(&self, i: usize, r: Result<(), String>) {
-        if let Ok(mut h) = self.health.lock() {
-            if let Some(e) = h.get_mut(i) {
-                if e.ok != r.is_ok() {
-                    match &r {
-                        Ok(()) => tracing::info!(daemon = %e.url, "daemon back in"),
-                        Err(err) => {
-                            tracing::warn!(daemon = %e.url, error = %err, "daemon taken out")
-                        }
-                    }
-                }
-                e.ok = r.is_ok();
-                e.detail = r.err();
-            }
-        }
+        self.health.note(i, r);
     }
 
     /// Polls until `stop` flips; publishes a new job on every new block and every

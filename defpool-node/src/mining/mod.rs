@@ -28,3 +28,41 @@ impl JobSource {
         }
     }
 }
+
+/// The health of a job source's daemons, in configured order, logged when a daemon
+/// is taken out of or back into rotation.
+pub(crate) struct HealthBoard(std::sync::Mutex<Vec<DaemonHealth>>);
+
+impl HealthBoard {
+    pub(crate) fn new<'a>(urls: impl Iterator<Item = &'a str>) -> Self {
+        HealthBoard(std::sync::Mutex::new(
+            urls.map(|url| DaemonHealth {
+                url: url.to_string(),
+                ok: false,
+                detail: Some("not checked yet".into()),
+            })
+            .collect(),
+        ))
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<DaemonHealth> {
+        self.0.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn note(&self, i: usize, r: Result<(), String>) {
+        if let Ok(mut h) = self.0.lock() {
+            if let Some(e) = h.get_mut(i) {
+                if e.ok != r.is_ok() {
+                    match &r {
+                        Ok(()) => tracing::info!(daemon = %e.url, "daemon back in"),
+                        Err(err) => {
+                            tracing::warn!(daemon = %e.url, error = %err, "daemon taken out")
+                        }
+                    }
+                }
+                e.ok = r.is_ok();
+                e.detail = r.err();
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@ use defpool_core::job::monero::MoneroTemplate;
 use defpool_core::stratum::cryptonote::JobLine;
 use tokio::sync::{watch, Mutex};
 
+use super::HealthBoard;
 use crate::daemon::{DaemonHealth, MoneroDaemon, RpcError};
 
 /// Bytes reserved in the miner transaction for per-session extra nonces.
@@ -41,7 +42,7 @@ pub struct MoneroJob {
 pub struct MoneroSource {
     daemons: Vec<MoneroDaemon>,
     pool_address: String,
-    health: std::sync::Mutex<Vec<DaemonHealth>>,
+    health: HealthBoard,
     current: watch::Sender<Option<Arc<MoneroJob>>>,
     /// The daemon that gave the current template (index into `daemons`).
     active: Mutex<usize>,
@@ -54,19 +55,12 @@ pub struct MoneroSource {
 
 impl MoneroSource {
     pub fn new(daemons: Vec<MoneroDaemon>, pool_address: String) -> Arc<Self> {
-        let health = daemons
-            .iter()
-            .map(|d| DaemonHealth {
-                url: d.url().to_string(),
-                ok: false,
-                detail: Some("not checked yet".into()),
-            })
-            .collect();
+        let health = HealthBoard::new(daemons.iter().map(|d| d.url()));
         let (current, _) = watch::channel(None);
         Arc::new(MoneroSource {
             daemons,
             pool_address,
-            health: std::sync::Mutex::new(health),
+            health,
             current,
             active: Mutex::new(0),
             claimed_height: std::sync::atomic::AtomicU64::new(0),
@@ -106,24 +100,11 @@ impl MoneroSource {
     }
 
     pub fn health(&self) -> Vec<DaemonHealth> {
-        self.health.lock().map(|h| h.clone()).unwrap_or_default()
+        self.health.snapshot()
     }
 
     fn note(&self, i: usize, r: Result<(), String>) {
-        if let Ok(mut h) = self.health.lock() {
-            if let Some(e) = h.get_mut(i) {
-                if e.ok != r.is_ok() {
-                    match &r {
-                        Ok(()) => tracing::info!(daemon = %e.url, "daemon back in"),
-                        Err(err) => {
-                            tracing::warn!(daemon = %e.url, error = %err, "daemon taken out")
-                        }
-                    }
-                }
-                e.ok = r.is_ok();
-                e.detail = r.err();
-            }
-        }
+        self.health.note(i, r);
     }
 
     /// Polls the daemons until `stop` flips; publishes a new job on every new block and
