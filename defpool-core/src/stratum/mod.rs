@@ -9,6 +9,7 @@
 pub mod bitcoin;
 pub mod cryptonote;
 pub mod dialect;
+pub mod extranonce_split;
 pub mod identity;
 
 pub use dialect::{detect_dialect, Dialect};
