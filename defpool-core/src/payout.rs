@@ -200,6 +200,44 @@ pub fn split_reward(
     })
 }
 
+/// A PPS share's value (proxy mode): the share's expected part of a block,
+/// `share_difficulty / network_difficulty × reward`, and the pool's fee on it.
+///
+/// A share at or above the network difficulty is a whole block, never more. The
+/// ratio is taken in f64 (difficulties are f64 on the wire) and the value rounded
+/// down to an atomic unit; the fee is [`FeeRate::fee_on`] of that value, so
+/// `credit + fee` is the share's value exactly.
+pub fn pps_value(
+    share_difficulty: f64,
+    network_difficulty: f64,
+    reward: Amount,
+    fee: FeeRate,
+) -> Option<PpsValue> {
+    if !(share_difficulty > 0.0 && network_difficulty > 0.0)
+        || !share_difficulty.is_finite()
+        || !network_difficulty.is_finite()
+    {
+        return None;
+    }
+    let ratio = (share_difficulty / network_difficulty).min(1.0);
+    // Products of an f64 ratio in (0, 1] and a u64 stay within u64 after floor.
+    let value = ((reward.atomic() as f64) * ratio).floor() as u64;
+    let value = Amount::from_atomic(value.min(reward.atomic()));
+    let fee_amount = fee.fee_on(value);
+    Some(PpsValue {
+        credit: Amount::from_atomic(value.atomic() - fee_amount.atomic()),
+        fee: fee_amount,
+    })
+}
+
+/// What one PPS share pays: the miner's credit and the pool's fee.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PpsValue {
+    pub credit: Amount,
+    pub fee: Amount,
+}
+
+
 /// SOLO: the finder takes the reward less the fee.
 pub fn solo_split(reward: Amount, fee: FeeRate, finder: &str) -> RewardSplit {
     let fee_amount = fee.fee_on(reward);
@@ -412,5 +450,29 @@ mod tests {
         let high = p11 + (p01 >> 64) + (p10 >> 64) + (mid >> 64);
         let (low, carry) = low.overflowing_add(z);
         (high + u128::from(carry), low)
+    }
+
+    #[test]
+    fn pps_value_is_the_expected_part_of_a_block() {
+        let reward = Amount::from_atomic(600_000_000_000);
+        let fee = FeeRate::from_percent(1.0).unwrap();
+        let v = pps_value(1_000.0, 300_000_000_000.0, reward, fee).unwrap();
+        // 1000 / 3e11 x 6e11 = 2000 atomic; 1 % fee = 20.
+        assert_eq!((v.credit.atomic(), v.fee.atomic()), (1_980, 20));
+        // A share harder than the network is one block, not more.
+        let v = pps_value(500.0, 100.0, reward, fee).unwrap();
+        assert_eq!(v.credit.atomic() + v.fee.atomic(), reward.atomic());
+        assert_eq!(pps_value(0.0, 1.0, reward, fee), None);
+        assert_eq!(pps_value(1.0, f64::NAN, reward, fee), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn pps_credit_plus_fee_never_exceeds_the_reward(
+            d in 1e-6f64..1e12, n in 1e-6f64..1e15, r in 0u64..u64::MAX / 2, ppm in 0u32..=1_000_000
+        ) {
+            let v = pps_value(d, n, Amount::from_atomic(r), FeeRate::from_ppm(ppm).unwrap()).unwrap();
+            proptest::prop_assert!(v.credit.atomic().checked_add(v.fee.atomic()).unwrap() <= r);
+        }
     }
 }

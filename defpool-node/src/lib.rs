@@ -15,3 +15,4 @@ pub mod mining;
 pub mod payout;
 pub mod store;
 pub mod stratum;
+pub mod upstream;

@@ -9,6 +9,7 @@ mod audit;
 mod blocks;
 mod ledger;
 mod payouts;
+mod proxy;
 mod shares;
 mod stats;
 
@@ -24,6 +25,7 @@ pub use audit::*;
 pub use blocks::*;
 pub use ledger::*;
 pub use payouts::*;
+pub use proxy::*;
 pub use shares::*;
 pub use stats::*;
 

@@ -34,12 +34,32 @@ pub fn have_program(program: &str) -> bool {
     found
 }
 
-/// A TCP port nobody listens on right now.
+/// A TCP port nobody listens on right now, and that nothing else will be handed.
+///
+/// Ports come from 20000–32767, below Linux's ephemeral range (32768–60999), so
+/// the outgoing connections of the tests and of the daemons they start can never
+/// take a port between our check and the node's bind (CI once failed on
+/// "api.listen: Address already in use" with ports from `bind(:0)`). A
+/// process-wide counter never hands out the same port twice; the pid spreads test
+/// binaries apart; the bind check skips ports still in use.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_768;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id().wrapping_mul(2_654_435_761)) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + SPAN)
 }
 
 /// Polls `check` until it holds; panics naming `what` after `timeout`.

@@ -1,0 +1,76 @@
+//! Proxy mode's side towards upstream pools: stratum V1 clients of both dialects,
+//! with reconnect, keepalive and ordered failover, and the nonce-space splitting
+//! that lets many miners share one upstream connection.
+
+pub mod cryptonote;
+pub mod health;
+pub mod link;
+pub mod slots;
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+pub use health::HealthLimits;
+pub use link::{CallError, Incoming, Link, UpstreamUrl};
+
+use crate::config::UpstreamConfig;
+
+/// One configured upstream pool.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub url: UpstreamUrl,
+    /// The URL as configured, for logs and health.
+    pub raw_url: String,
+    pub login: String,
+    pub password: String,
+}
+
+impl Endpoint {
+    pub fn from_config(c: &UpstreamConfig) -> Result<Endpoint, String> {
+        Ok(Endpoint {
+            url: UpstreamUrl::parse(&c.url)?,
+            raw_url: c.url.clone(),
+            login: c.login.clone(),
+            password: c.password.clone(),
+        })
+    }
+}
+
+/// How upstream connections behave.
+#[derive(Clone, Debug)]
+pub struct UpstreamSettings {
+    pub connect_timeout: Duration,
+    /// How long a request (login, submit) may wait for its answer.
+    pub call_timeout: Duration,
+    pub keepalive: Duration,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    pub limits: HealthLimits,
+    /// The `agent` sent at login.
+    pub agent: String,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        UpstreamSettings {
+            connect_timeout: Duration::from_secs(10),
+            call_timeout: Duration::from_secs(30),
+            keepalive: Duration::from_secs(60),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            limits: HealthLimits::default(),
+            agent: format!("defpool-proxy/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// Counters of one upstream connection.
+#[derive(Debug, Default)]
+pub struct UpstreamStats {
+    pub jobs: AtomicU64,
+    pub submitted: AtomicU64,
+    pub accepted: AtomicU64,
+    pub rejected: AtomicU64,
+    /// Shares whose connection dropped before the upstream answered.
+    pub lost: AtomicU64,
+}
