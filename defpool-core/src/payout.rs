@@ -237,7 +237,6 @@ pub struct PpsValue {
     pub fee: Amount,
 }
 
-
 /// SOLO: the finder takes the reward less the fee.
 pub fn solo_split(reward: Amount, fee: FeeRate, finder: &str) -> RewardSplit {
     let fee_amount = fee.fee_on(reward);

@@ -14,7 +14,7 @@ use defpool_core::job::bitcoin::script_pubkey_for;
 use defpool_core::randomx::RandomxMode;
 use defpool_core::vardiff::VardiffConfig;
 
-use crate::accounting::{BalanceUpdater, ShareSink};
+use crate::accounting::{BalanceUpdater, NetworkSource, ProxyRecorder, ShareSink};
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::config::{Mode, Protocol, RandomxModeConfig};
@@ -27,7 +27,10 @@ use crate::payout::bitcoin_wallet::BitcoinWallet;
 use crate::payout::monero_wallet::MoneroWallet;
 use crate::payout::{PayoutProcessor, Wallet};
 use crate::store::Store;
-use crate::stratum::{self, BitcoinWork, MoneroWork, PortContext, StratumShared};
+use crate::stratum::{self, BitcoinWork, MoneroWork, PortContext, ProxyMoneroWork, StratumShared};
+use crate::upstream::cryptonote::CnUpstream;
+use crate::upstream::slots::SlotPool;
+use crate::upstream::Endpoint;
 
 /// Runs the node until SIGINT/SIGTERM.
 pub async fn run(config: Config, events: EventHub) -> anyhow::Result<()> {
@@ -143,7 +146,28 @@ pub async fn run_live(live: LiveConfig, events: EventHub) -> anyhow::Result<()> 
         },
     );
 
-    let stratum_tasks = start_stratum(&config, &sink, &events, stop_rx.clone()).await?;
+    // Proxy mode: verdicts of forwarded shares, and PPS crediting per proxy coin.
+    let mut proxy_tasks = Vec::new();
+    let recorder = if config.coins.iter().any(|c| c.mode == Mode::Proxy) {
+        let network: NetworkSource = Arc::new(|_| None);
+        let (recorder, task) = ProxyRecorder::start(store.clone(), network.clone());
+        proxy_tasks.push(task);
+        for coin in config.coins.iter().filter(|c| c.mode == Mode::Proxy) {
+            proxy_tasks.push(tokio::spawn(crate::accounting::pps::run_crediting(
+                store.clone(),
+                coin.clone(),
+                network.clone(),
+                config.proxy.credit_interval,
+                stop_rx.clone(),
+            )));
+        }
+        Some(recorder)
+    } else {
+        None
+    };
+    let stratum_tasks =
+        start_stratum(&config, &sink, recorder.clone(), &events, stop_rx.clone()).await?;
+    drop(recorder);
 
     let state = AppState {
         store: store.clone(),
@@ -222,6 +246,9 @@ pub async fn run_live(live: LiveConfig, events: EventHub) -> anyhow::Result<()> 
     // Dropping the last sender lets the writer flush what is queued and end.
     drop(sink);
     let _ = sink_task.await;
+    for t in proxy_tasks {
+        let _ = t.await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -238,6 +265,7 @@ struct StratumTasks {
 async fn start_stratum(
     config: &Arc<Config>,
     sink: &ShareSink,
+    recorder: Option<ProxyRecorder>,
     events: &EventHub,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<StratumTasks> {
@@ -261,9 +289,11 @@ async fn start_stratum(
             format!("ports[{i}].coin: profit switching (\"auto\") is not available in this version")
         })?;
         let spec = coin.spec();
-        if port.protocol != Protocol::Sv1 || coin.mode == Mode::Proxy {
+        if port.protocol != Protocol::Sv1
+            || (coin.mode == Mode::Proxy && spec.family != Family::Monero)
+        {
             anyhow::bail!(
-                "ports[{i}]: this version serves pool and solo mining over sv1 only ({} {:?} {:?} is not available yet)",
+                "ports[{i}]: this version serves sv1 only, and proxy mode for Monero only ({} {:?} {:?} is not available yet)",
                 spec.symbol,
                 port.protocol,
                 coin.mode
@@ -312,6 +342,49 @@ async fn start_stratum(
                     events: events.clone(),
                 })
             };
+        }
+        if coin.mode == Mode::Proxy {
+            let slots = match sources.get(spec.symbol) {
+                Some(JobSource::MoneroProxy(s)) => s.clone(),
+                _ => {
+                    let endpoints = coin
+                        .upstreams
+                        .iter()
+                        .map(Endpoint::from_config)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(anyhow::Error::msg)
+                        .with_context(|| format!("upstreams of {}", spec.symbol))?;
+                    let settings = config.proxy.upstream_settings();
+                    let upstream_stop = stop.clone();
+                    let slots = SlotPool::new(config.proxy.miners_per_connection, move || {
+                        CnUpstream::spawn(
+                            endpoints.clone(),
+                            settings.clone(),
+                            vec![crate::mining::monero_source::ALGO.to_string()],
+                            upstream_stop.clone(),
+                        )
+                    });
+                    sources.insert(
+                        spec.symbol.to_string(),
+                        JobSource::MoneroProxy(slots.clone()),
+                    );
+                    slots
+                }
+            };
+            let verifier = verifier
+                .get_or_insert_with(|| RandomxVerifier::start(config.stratum.verify_threads, mode))
+                .clone();
+            let recorder = recorder
+                .clone()
+                .context("proxy mode needs the proxy share recorder")?;
+            let ctx = context!(ProxyMoneroWork {
+                slots,
+                verifier,
+                recorder,
+                verdict_timeout: config.proxy.verdict_timeout,
+            });
+            tasks.push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
+            continue;
         }
         match spec.family {
             Family::Monero => {
@@ -481,6 +554,11 @@ async fn announce_templates(
             },
             JobSource::Bitcoin(s) => match s.current() {
                 Some(w) => (w.height, s.network_difficulty(&w)),
+                None => (0, 0.0),
+            },
+            // An upstream job carries no network difficulty.
+            JobSource::MoneroProxy(_) => match source.upstream_job() {
+                Some((height, _)) => (height, 0.0),
                 None => (0, 0.0),
             },
         };

@@ -30,6 +30,8 @@ pub struct Config {
     pub accounting: AccountingConfig,
     pub payouts: PayoutsConfig,
     pub stratum: StratumConfig,
+    /// Proxy mode: how upstream connections behave and how often shares are credited.
+    pub proxy: ProxyConfig,
     pub coins: Vec<CoinConfig>,
     pub ports: Vec<PortConfig>,
 }
@@ -44,6 +46,7 @@ impl Default for Config {
             accounting: AccountingConfig::default(),
             payouts: PayoutsConfig::default(),
             stratum: StratumConfig::default(),
+            proxy: ProxyConfig::default(),
             coins: Vec::new(),
             ports: Vec::new(),
         }
@@ -109,6 +112,70 @@ impl Default for IntervalsConfig {
             balance_update: Duration::from_secs(300),
             payout_process: Duration::from_secs(60),
             profit_monitor: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    #[serde(with = "humantime_serde_compat")]
+    pub connect_timeout: Duration,
+    /// How long a forwarded share (or a login) waits for the upstream's answer; a
+    /// share without an answer by then is recorded as lost.
+    #[serde(with = "humantime_serde_compat")]
+    pub verdict_timeout: Duration,
+    /// `keepalived` to CryptoNote upstreams this often.
+    #[serde(with = "humantime_serde_compat")]
+    pub keepalive: Duration,
+    /// An upstream that sends no new job for this long is left for the next one.
+    #[serde(with = "humantime_serde_compat")]
+    pub job_timeout: Duration,
+    /// Share verdicts looked at for the reject rate.
+    pub reject_window: usize,
+    /// Rejected percentage of the window that makes the node leave an upstream.
+    pub max_reject_percent: u32,
+    /// Longest wait between rounds of reconnect attempts once every upstream failed.
+    #[serde(with = "humantime_serde_compat")]
+    pub backoff_max: Duration,
+    /// Miners per upstream connection (CryptoNote: at most 256, one per value of the
+    /// top nonce byte).
+    pub miners_per_connection: usize,
+    /// How often accepted proxy shares are credited PPS.
+    #[serde(with = "humantime_serde_compat")]
+    pub credit_interval: Duration,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            connect_timeout: Duration::from_secs(10),
+            verdict_timeout: Duration::from_secs(30),
+            keepalive: Duration::from_secs(60),
+            job_timeout: Duration::from_secs(600),
+            reject_window: 50,
+            max_reject_percent: 50,
+            backoff_max: Duration::from_secs(60),
+            miners_per_connection: 256,
+            credit_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ProxyConfig {
+    pub fn upstream_settings(&self) -> crate::upstream::UpstreamSettings {
+        crate::upstream::UpstreamSettings {
+            connect_timeout: self.connect_timeout,
+            call_timeout: self.verdict_timeout,
+            keepalive: self.keepalive,
+            backoff_min: Duration::from_secs(1).min(self.backoff_max),
+            backoff_max: self.backoff_max,
+            limits: crate::upstream::HealthLimits {
+                reject_window: self.reject_window,
+                max_reject_percent: self.max_reject_percent,
+                job_timeout: self.job_timeout,
+            },
+            ..Default::default()
         }
     }
 }
@@ -558,6 +625,33 @@ impl Config {
                 "must be at least 1".into(),
             );
         }
+        if !(1..=256).contains(&self.proxy.miners_per_connection) {
+            push(
+                "proxy.miners_per_connection".into(),
+                format!(
+                    "must be 1 to 256 (one miner per value of the top nonce byte), got {}",
+                    self.proxy.miners_per_connection
+                ),
+            );
+        }
+        if self.proxy.max_reject_percent > 100 {
+            push(
+                "proxy.max_reject_percent".into(),
+                "must be at most 100".into(),
+            );
+        }
+        for (key, d) in [
+            ("proxy.connect_timeout", self.proxy.connect_timeout),
+            ("proxy.verdict_timeout", self.proxy.verdict_timeout),
+            ("proxy.keepalive", self.proxy.keepalive),
+            ("proxy.job_timeout", self.proxy.job_timeout),
+            ("proxy.backoff_max", self.proxy.backoff_max),
+            ("proxy.credit_interval", self.proxy.credit_interval),
+        ] {
+            if d < Duration::from_millis(100) {
+                push(key.into(), "must be at least 100ms".into());
+            }
+        }
         if let Some(t) = &self.api.admin_token {
             if t.len() < 8 {
                 push(
@@ -737,16 +831,13 @@ impl Config {
                 );
             }
             for (j, u) in coin.upstreams.iter().enumerate() {
-                if !u.url.starts_with("stratum+tcp://")
-                    && !u.url.starts_with("stratum+ssl://")
-                    && !u.url.starts_with("stratum2+tcp://")
-                {
+                if let Err(e) = crate::upstream::UpstreamUrl::parse(&u.url) {
+                    push(format!("coins[{i}].upstreams[{j}].url"), e);
+                }
+                if u.login.trim().is_empty() {
                     push(
-                        format!("coins[{i}].upstreams[{j}].url"),
-                        format!(
-                            "must be stratum+tcp://, stratum+ssl:// or stratum2+tcp://, got {:?}",
-                            u.url
-                        ),
+                        format!("coins[{i}].upstreams[{j}].login"),
+                        "must not be empty (the upstream account, usually this pool's wallet address)".into(),
                     );
                 }
             }

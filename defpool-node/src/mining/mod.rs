@@ -12,19 +12,46 @@ pub use verifier::RandomxVerifier;
 use std::sync::Arc;
 
 use crate::daemon::DaemonHealth;
+use crate::upstream::cryptonote::CnUpstream;
+use crate::upstream::slots::SlotPool;
 
 /// A coin's job source, whatever its family (for health and status views).
 #[derive(Clone)]
 pub enum JobSource {
     Monero(Arc<MoneroSource>),
     Bitcoin(Arc<BitcoinSource>),
+    /// Proxy mode: upstream connections shared by nonce slots.
+    MoneroProxy(Arc<SlotPool<CnUpstream>>),
 }
 
 impl JobSource {
+    /// Daemons (pool and solo mode) or upstreams (proxy mode, per connection).
     pub fn health(&self) -> Vec<DaemonHealth> {
         match self {
             JobSource::Monero(s) => s.health(),
             JobSource::Bitcoin(s) => s.health(),
+            JobSource::MoneroProxy(slots) => {
+                let connections = slots.connections();
+                match connections.first() {
+                    // Every connection walks the same upstream list; the first one
+                    // shows where the others are too.
+                    Some((upstream, _)) => upstream.health(),
+                    None => Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// Proxy mode: height of the newest upstream job and when it came.
+    pub fn upstream_job(&self) -> Option<(u64, std::time::Instant)> {
+        match self {
+            JobSource::MoneroProxy(slots) => slots
+                .connections()
+                .iter()
+                .filter_map(|(u, _)| u.current())
+                .max_by_key(|j| j.received)
+                .map(|j| (j.height, j.received)),
+            _ => None,
         }
     }
 }

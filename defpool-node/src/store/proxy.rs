@@ -81,7 +81,10 @@ impl Store {
         }
         let mut wtx = self.begin_write().await?;
         for s in shares {
-            let reward = s.network.map(|n| amount_to_db(n.block_reward)).transpose()?;
+            let reward = s
+                .network
+                .map(|n| amount_to_db(n.block_reward))
+                .transpose()?;
             sqlx::query(
                 "INSERT INTO proxy_shares (coin, miner, worker, upstream, difficulty, status, \
                  reason, network_difficulty, block_reward, created_at) \
@@ -164,7 +167,10 @@ impl Store {
         let mut fee_total: u128 = 0;
         for (miner, shares) in &by_miner {
             let credit: u128 = shares.iter().map(|s| u128::from(s.1.atomic())).sum();
-            fee_total += shares.iter().map(|s| u128::from(s.2.atomic())).sum::<u128>();
+            fee_total += shares
+                .iter()
+                .map(|s| u128::from(s.2.atomic()))
+                .sum::<u128>();
             let credit = Amount::from_atomic(
                 u64::try_from(credit).map_err(|_| StoreError::AmountRange(credit.to_string()))?,
             );
@@ -204,9 +210,10 @@ impl Store {
                 .await?;
                 pass.shares += 1;
             }
-            pass.credited = pass.credited.checked_add(credit).ok_or_else(|| {
-                StoreError::AmountRange("PPS pass credit overflows".into())
-            })?;
+            pass.credited = pass
+                .credited
+                .checked_add(credit)
+                .ok_or_else(|| StoreError::AmountRange("PPS pass credit overflows".into()))?;
         }
         let fees = Amount::from_atomic(
             u64::try_from(fee_total).map_err(|_| StoreError::AmountRange(fee_total.to_string()))?,

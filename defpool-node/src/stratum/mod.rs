@@ -8,6 +8,7 @@
 pub mod bitcoin;
 pub mod cryptonote;
 pub mod lines;
+pub mod proxy_cryptonote;
 pub mod tls;
 pub mod transport;
 
@@ -244,6 +245,16 @@ pub struct BitcoinWork {
     pub source: Arc<BitcoinSource>,
 }
 
+/// Proxy-mode Monero work: jobs from upstream pools shared by nonce slots, shares
+/// checked with RandomX before they go upstream. CryptoNote dialect.
+pub struct ProxyMoneroWork {
+    pub slots: Arc<crate::upstream::slots::SlotPool<crate::upstream::cryptonote::CnUpstream>>,
+    pub verifier: Arc<RandomxVerifier>,
+    pub recorder: crate::accounting::ProxyRecorder,
+    /// How long a forwarded share waits for the upstream's verdict.
+    pub verdict_timeout: Duration,
+}
+
 /// A port's work and the dialect its sessions speak.
 pub trait PortWork: Sized + Send + Sync + 'static {
     /// Serves one miner until it leaves; returns the writer so a TLS connection can be
@@ -266,6 +277,18 @@ impl PortWork for MoneroWork {
         stop: watch::Receiver<bool>,
     ) -> impl std::future::Future<Output = W> + Send {
         cryptonote::run_session(reader, writer, peer, ctx, stop)
+    }
+}
+
+impl PortWork for ProxyMoneroWork {
+    fn run_session<R: MinerRead + 'static, W: MinerWrite + 'static>(
+        reader: R,
+        writer: W,
+        peer: std::net::SocketAddr,
+        ctx: Arc<PortContext<Self>>,
+        stop: watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = W> + Send {
+        proxy_cryptonote::run_session(reader, writer, peer, ctx, stop)
     }
 }
 

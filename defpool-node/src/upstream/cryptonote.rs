@@ -142,6 +142,14 @@ impl CnUpstream {
         self.health.snapshot()
     }
 
+    /// The configured URL of upstream `index`.
+    pub fn endpoint_url(&self, index: usize) -> String {
+        self.endpoints
+            .get(index)
+            .map(|e| e.raw_url.clone())
+            .unwrap_or_default()
+    }
+
     /// Index of the upstream in use, if connected.
     pub fn active(&self) -> Option<usize> {
         self.live.lock().ok()?.as_ref().map(|l| l.upstream)
@@ -232,7 +240,11 @@ impl CnUpstream {
     }
 
     /// Runs one connection to upstream `index`; `Ok` only when the node stops.
-    async fn connection(&self, index: usize, stop: &mut watch::Receiver<bool>) -> Result<(), String> {
+    async fn connection(
+        &self,
+        index: usize,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), String> {
         let endpoint = &self.endpoints[index];
         let (link, mut incoming) = Link::connect(
             &endpoint.url,

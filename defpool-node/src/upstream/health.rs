@@ -95,7 +95,10 @@ mod tests {
         }
         assert_eq!(v.verdict(&limits(), now), None, "window not full yet");
         v.share_outcome(false, &limits());
-        assert!(v.verdict(&limits(), now).unwrap().contains("rejected 10 of the last 10"));
+        assert!(v
+            .verdict(&limits(), now)
+            .unwrap()
+            .contains("rejected 10 of the last 10"));
         for _ in 0..6 {
             v.share_outcome(true, &limits());
         }

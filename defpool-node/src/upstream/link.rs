@@ -66,7 +66,10 @@ pub enum CallError {
 /// What the pool sent without being asked.
 #[derive(Debug)]
 pub enum Incoming {
-    Notification { method: String, params: Value },
+    Notification {
+        method: String,
+        params: Value,
+    },
     /// The connection ended; no more messages follow.
     Closed(String),
 }

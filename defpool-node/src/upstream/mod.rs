@@ -2,6 +2,7 @@
 //! with reconnect, keepalive and ordered failover, and the nonce-space splitting
 //! that lets many miners share one upstream connection.
 
+pub mod bitcoin;
 pub mod cryptonote;
 pub mod health;
 pub mod link;

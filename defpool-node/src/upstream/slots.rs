@@ -131,7 +131,10 @@ mod tests {
         let keys: HashSet<(usize, u32)> = leases.iter().map(|l| (*l.upstream, l.slot)).collect();
         assert_eq!(keys.len(), 300, "no two miners share a slot");
         assert!(leases.iter().all(|l| l.slot < 256));
-        assert_eq!(pool.connections().iter().map(|c| c.1).collect::<Vec<_>>(), vec![256, 44]);
+        assert_eq!(
+            pool.connections().iter().map(|c| c.1).collect::<Vec<_>>(),
+            vec![256, 44]
+        );
 
         let freed = leases[17].slot;
         let mut leases = leases;
@@ -146,6 +149,9 @@ mod tests {
         let pool = SlotPool::new(3, || Arc::new(()));
         let l: Vec<_> = (0..7).map(|_| pool.lease().unwrap()).collect();
         assert_eq!(pool.connections().len(), 3);
-        assert_eq!(l.iter().map(|l| l.slot).collect::<Vec<_>>(), vec![0, 1, 2, 0, 1, 2, 0]);
+        assert_eq!(
+            l.iter().map(|l| l.slot).collect::<Vec<_>>(),
+            vec![0, 1, 2, 0, 1, 2, 0]
+        );
     }
 }

@@ -1,0 +1,560 @@
+//! One CryptoNote (xmrig) miner in proxy mode.
+//!
+//! The miner gets a slot on an upstream connection: the upstream's job with the
+//! top nonce byte (blob byte 42) set to the slot, and xmrig's `nicehash` extension,
+//! which makes it keep that byte. Up to 256 miners so share one upstream connection
+//! without ever searching the same nonces. Every share is checked here with RandomX
+//! against the upstream's target; only valid shares go upstream. The miner is
+//! answered at once; the upstream's verdict is recorded when it comes and decides
+//! the share's PPS credit.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use defpool_core::address;
+use defpool_core::pow::check_hash;
+use defpool_core::stratum::cryptonote::{
+    job_notification, parse_request, response_error, response_ok, ClientRequest, Job, LoginParams,
+    SubmitParams,
+};
+use defpool_core::stratum::identity::{
+    parse_identity, sanitize_worker, MinerIdentity, DEFAULT_WORKER,
+};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use super::lines::{LineBuffer, LineError};
+use super::transport::{MinerRead, MinerWrite};
+use super::{PortContext, ProxyMoneroWork};
+use crate::mining::monero_source::ALGO;
+use crate::store::{now_ms, NewProxyShare, NewShare, UpstreamVerdict};
+use crate::upstream::cryptonote::{CnUpstream, CnUpstreamJob, SubmitError, NONCE_OFFSET};
+use crate::upstream::slots::SlotLease;
+
+const KEPT_JOBS: usize = 3;
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a login waits for a new upstream connection's first job.
+const FIRST_JOB_WAIT: Duration = Duration::from_secs(20);
+/// The byte of the blob a slot fixes: the nonce's most significant byte.
+const SLOT_BYTE: usize = NONCE_OFFSET + 3;
+
+mod reply {
+    pub const UNAUTHENTICATED: &str = "Unauthenticated";
+    pub const INVALID_JOB_ID: &str = "Invalid job id";
+    pub const DUPLICATE_SHARE: &str = "Duplicate share";
+    pub const LOW_DIFFICULTY: &str = "Low difficulty share";
+    pub const INVALID_NONCE: &str = "Invalid nonce";
+    pub const BLOCK_EXPIRED: &str = "Block expired";
+    pub const INVALID_SHARE: &str = "Invalid share";
+    pub const BANNED: &str = "Your IP is banned: too many invalid shares";
+    pub const NO_JOB: &str = "No job available yet; try again";
+    pub const FULL: &str = "Proxy cannot open an upstream connection; try again";
+}
+
+struct SentJob {
+    id: u32,
+    job: Arc<CnUpstreamJob>,
+    nonces: Vec<u32>,
+}
+
+struct Session<W> {
+    ctx: Arc<PortContext<ProxyMoneroWork>>,
+    peer: SocketAddr,
+    id: u64,
+    identity: Option<MinerIdentity>,
+    lease: Option<SlotLease<CnUpstream>>,
+    jobs: [Option<SentJob>; KEPT_JOBS],
+    next_slot: usize,
+    next_job_id: u32,
+    invalid_shares: u32,
+    bad_window_start: Instant,
+    bad_in_window: u32,
+    writer: W,
+}
+
+enum End {
+    Closed,
+    Reason(String),
+}
+
+/// Serves one miner until it leaves, misbehaves or the node stops.
+pub fn run_session<R: MinerRead, W: MinerWrite>(
+    mut reader: R,
+    writer: W,
+    peer: SocketAddr,
+    ctx: Arc<PortContext<ProxyMoneroWork>>,
+    stop: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = W> + Send {
+    let mut session = Session {
+        id: ctx.shared.session_id(),
+        peer,
+        identity: None,
+        lease: None,
+        jobs: Default::default(),
+        next_slot: 0,
+        next_job_id: 1,
+        invalid_shares: 0,
+        bad_window_start: Instant::now(),
+        bad_in_window: 0,
+        writer,
+        ctx,
+    };
+    async move {
+        let end = session.run(&mut reader, stop).await;
+        let _span = session.span().entered();
+        let reason = match &end {
+            End::Closed => "closed by the miner".to_string(),
+            End::Reason(r) => r.clone(),
+        };
+        tracing::info!(%reason, "proxy session closed");
+        if let Some(i) = &session.identity {
+            session
+                .ctx
+                .miner_disconnected(&i.address, &i.worker, &reason);
+        }
+        session.writer
+    }
+}
+
+impl<W: MinerWrite> Session<W> {
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!("proxy_session", id = self.id, peer = %self.peer, port = %self.ctx.port.listen)
+    }
+
+    async fn run<R: MinerRead>(&mut self, reader: &mut R, mut stop: watch::Receiver<bool>) -> End {
+        let mut pending = LineBuffer::new(self.ctx.settings.max_line_bytes);
+        let idle = self.ctx.settings.idle_timeout;
+        let idle_timer = tokio::time::sleep(idle);
+        tokio::pin!(idle_timer);
+        // Subscribed at login, when the miner gets its upstream connection.
+        let mut jobs_rx: Option<watch::Receiver<Option<Arc<CnUpstreamJob>>>> = None;
+        loop {
+            let job_changed = async {
+                match jobs_rx.as_mut() {
+                    Some(rx) => rx.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = pending.read_from(reader) => {
+                    let lines = match r {
+                        Ok(Some(lines)) => lines,
+                        Ok(None) => continue,
+                        Err(LineError::Closed) => return End::Closed,
+                        Err(LineError::TooLong(n)) => {
+                            let _ = self.send(&response_error(&Value::Null, -1, &format!("Request line longer than {n} bytes"))).await;
+                            return End::Reason(format!("line over {n} bytes"));
+                        }
+                        Err(e) => return End::Reason(e.to_string()),
+                    };
+                    idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
+                    for line in lines.split(|b| *b == b'\n') {
+                        let line = line.strip_suffix(b"\r").unwrap_or(line);
+                        let span = self.span();
+                        if let Err(end) = Box::pin(self.handle_line(line).instrument(span)).await {
+                            return end;
+                        }
+                    }
+                    if jobs_rx.is_none() {
+                        if let Some(lease) = &self.lease {
+                            let mut rx = lease.upstream.jobs();
+                            rx.borrow_and_update();
+                            jobs_rx = Some(rx);
+                        }
+                    }
+                }
+                ok = job_changed => {
+                    if !ok {
+                        return End::Reason("upstream connection stopped".into());
+                    }
+                    let job = jobs_rx.as_mut().and_then(|rx| rx.borrow_and_update().clone());
+                    if let Some(job) = job {
+                        let message = self.job_for(job);
+                        if let Err(e) = self.send(&job_notification(&message)).await {
+                            return e;
+                        }
+                    }
+                }
+                _ = &mut idle_timer => {
+                    return End::Reason(format!("idle for {}", humantime::format_duration(idle)));
+                }
+                r = stop.changed() => {
+                    if r.is_err() || *stop.borrow() {
+                        return End::Reason("node shutting down".into());
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), End> {
+        match self.writer.send(bytes, WRITE_TIMEOUT).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                Err(End::Reason("miner does not read; write timed out".into()))
+            }
+            Err(e) => Err(End::Reason(format!("write failed: {e}"))),
+        }
+    }
+
+    fn bad_message(&mut self) -> Result<(), End> {
+        if self.bad_window_start.elapsed() > Duration::from_secs(60) {
+            self.bad_window_start = Instant::now();
+            self.bad_in_window = 0;
+        }
+        self.bad_in_window += 1;
+        if self.bad_in_window > self.ctx.settings.max_bad_messages_per_minute {
+            return Err(End::Reason("too many malformed requests".into()));
+        }
+        Ok(())
+    }
+
+    async fn handle_line(&mut self, line: &[u8]) -> Result<(), End> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        let (id, request) = match parse_request(line) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!(error = %e, "malformed request");
+                let id = e.id().cloned().unwrap_or(Value::Null);
+                self.send(&response_error(&id, -1, &e.to_string())).await?;
+                return self.bad_message();
+            }
+        };
+        match request {
+            ClientRequest::Login(params) => self.login(&id, params).await,
+            ClientRequest::GetJob { id: session_id } => {
+                if !self.authenticated(&session_id) {
+                    return self
+                        .send(&response_error(&id, -1, reply::UNAUTHENTICATED))
+                        .await;
+                }
+                match self.lease.as_ref().and_then(|l| l.upstream.current()) {
+                    Some(job) => {
+                        let j = self.job_for(job);
+                        self.send(&response_ok(&id, &j)).await
+                    }
+                    None => self.send(&response_error(&id, -1, reply::NO_JOB)).await,
+                }
+            }
+            ClientRequest::Submit(params) => self.submit(&id, params).await,
+            ClientRequest::Keepalived { .. } => {
+                self.send(&response_ok(&id, json!({"status": "KEEPALIVED"})))
+                    .await
+            }
+        }
+    }
+
+    fn authenticated(&self, session_id: &str) -> bool {
+        self.identity.is_some() && u64::from_str_radix(session_id, 16) == Ok(self.id)
+    }
+
+    async fn login(&mut self, id: &Value, params: LoginParams) -> Result<(), End> {
+        if self.identity.is_some() {
+            return self
+                .send(&response_error(id, -1, "Already logged in"))
+                .await;
+        }
+        if !params.algo.is_empty() && !params.algo.iter().any(|a| a == ALGO) {
+            self.send(&response_error(
+                id,
+                -1,
+                "Unsupported algorithm: this port mines rx/0",
+            ))
+            .await?;
+            return Err(End::Reason("miner cannot mine rx/0".into()));
+        }
+        let identity = match parse_identity(&params.login, &params.pass) {
+            Ok(mut i) => {
+                if i.worker == DEFAULT_WORKER {
+                    if let Some(rig) = params.rigid.as_deref().filter(|r| !r.is_empty()) {
+                        i.worker = sanitize_worker(rig);
+                    }
+                }
+                i
+            }
+            Err(e) => {
+                self.send(&response_error(id, -1, &e.to_string())).await?;
+                return Err(End::Reason(format!("bad login: {e}")));
+            }
+        };
+        if let Err(e) = address::validate(
+            self.ctx.coin.spec(),
+            self.ctx.coin.network,
+            &identity.address,
+        ) {
+            self.send(&response_error(
+                id,
+                -1,
+                &format!("Invalid payment address: {e}"),
+            ))
+            .await?;
+            return Err(End::Reason(format!("bad address: {e}")));
+        }
+        let Some(lease) = self.ctx.work.slots.lease() else {
+            self.send(&response_error(id, -1, reply::FULL)).await?;
+            return Err(End::Reason("no upstream slot".into()));
+        };
+        // A new upstream connection needs a moment for its login and first job.
+        let mut rx = lease.upstream.jobs();
+        let first = tokio::time::timeout(FIRST_JOB_WAIT, rx.wait_for(|j| j.is_some()))
+            .await
+            .ok()
+            .and_then(|r| r.ok().and_then(|j| j.clone()));
+        let Some(job) = first else {
+            self.send(&response_error(id, -1, reply::NO_JOB)).await?;
+            return Err(End::Reason("upstream has no job".into()));
+        };
+        tracing::info!(
+            miner = %identity.address,
+            worker = %identity.worker,
+            slot = lease.slot,
+            agent = params.agent.as_deref().unwrap_or(""),
+            "miner logged in (proxy)"
+        );
+        self.ctx
+            .miner_connected(&identity.address, &identity.worker, self.peer);
+        self.identity = Some(identity);
+        self.lease = Some(lease);
+        let j = self.job_for(job);
+        let result = json!({
+            "id": format!("{:x}", self.id),
+            "job": j,
+            // nicehash: the miner keeps the top nonce byte it was given (its slot).
+            "extensions": ["algo", "nicehash", "keepalive"],
+            "status": "OK",
+        });
+        self.send(&response_ok(id, result)).await
+    }
+
+    fn slot(&self) -> u8 {
+        self.lease.as_ref().map(|l| l.slot as u8).unwrap_or(0)
+    }
+
+    /// The miner's copy of an upstream job: its slot in the nonce, its own job id.
+    fn job_for(&mut self, job: Arc<CnUpstreamJob>) -> Job {
+        let id = self.next_job_id;
+        self.next_job_id = self.next_job_id.wrapping_add(1);
+        let mut blob = job.blob.clone();
+        blob[NONCE_OFFSET..NONCE_OFFSET + 4].fill(0);
+        blob[SLOT_BYTE] = self.slot();
+        let message = Job {
+            blob: hex::encode(&blob),
+            job_id: id.to_string(),
+            target: job.target_hex.clone(),
+            algo: job.algo.clone().unwrap_or_else(|| ALGO.to_string()),
+            height: job.height,
+            seed_hash: job.seed_hash.clone(),
+        };
+        self.jobs[self.next_slot] = Some(SentJob {
+            id,
+            job,
+            nonces: Vec::new(),
+        });
+        self.next_slot = (self.next_slot + 1) % KEPT_JOBS;
+        message
+    }
+
+    async fn reject(
+        &mut self,
+        id: &Value,
+        message: &str,
+        counts_as_invalid: bool,
+    ) -> Result<(), End> {
+        self.ctx
+            .shared
+            .shares_rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if counts_as_invalid {
+            self.invalid_shares += 1;
+            if self.invalid_shares >= self.ctx.settings.ban_after_invalid_shares {
+                self.ctx
+                    .shared
+                    .ban(self.peer.ip(), self.ctx.settings.ban_duration);
+                let _ = self
+                    .send(&response_error(
+                        id,
+                        -1,
+                        &format!("{}: {message}", reply::BANNED),
+                    ))
+                    .await;
+                return Err(End::Reason(format!(
+                    "banned after {} invalid shares",
+                    self.invalid_shares
+                )));
+            }
+        }
+        self.send(&response_error(id, -1, message)).await
+    }
+
+    async fn submit(&mut self, id: &Value, params: SubmitParams) -> Result<(), End> {
+        if !self.authenticated(&params.id) {
+            return self
+                .send(&response_error(id, -1, reply::UNAUTHENTICATED))
+                .await;
+        }
+        let submit = match params.validate() {
+            Ok(s) => s,
+            Err(e) => return self.reject(id, &e.to_string(), true).await,
+        };
+        let slot = self.slot();
+        let Some(job_id) = params.job_id.parse::<u32>().ok() else {
+            return self.reject(id, reply::INVALID_JOB_ID, false).await;
+        };
+        let Some(sent) = self.jobs.iter_mut().flatten().find(|j| j.id == job_id) else {
+            return self.reject(id, reply::INVALID_JOB_ID, false).await;
+        };
+        let job = sent.job.clone();
+        // The nonce must stay in this miner's slot, or two miners could send the
+        // same share upstream.
+        if submit.nonce[3] != slot {
+            return self.reject(id, reply::INVALID_NONCE, true).await;
+        }
+        let nonce = u32::from_le_bytes(submit.nonce);
+        if sent.nonces.contains(&nonce) {
+            return self.reject(id, reply::DUPLICATE_SHARE, false).await;
+        }
+        sent.nonces.push(nonce);
+        let Some(upstream) = self.lease.as_ref().map(|l| l.upstream.clone()) else {
+            return self.reject(id, reply::UNAUTHENTICATED, false).await;
+        };
+        let current_generation = upstream.current().map(|j| j.generation);
+        if current_generation != Some(job.generation) {
+            return self.reject(id, reply::BLOCK_EXPIRED, false).await;
+        }
+        let mut blob = job.blob.clone();
+        blob[NONCE_OFFSET..NONCE_OFFSET + 4].copy_from_slice(&submit.nonce);
+        let seed = hex::decode(&job.seed_hash).unwrap_or_default();
+        let hash = match self.ctx.work.verifier.hash(&seed, blob).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot verify share");
+                return self
+                    .send(&response_error(
+                        id,
+                        -1,
+                        "Share could not be verified; try again",
+                    ))
+                    .await;
+            }
+        };
+        if hash != submit.result {
+            tracing::warn!("share hash does not match RandomX");
+            return self.reject(id, reply::INVALID_SHARE, true).await;
+        }
+        if !check_hash(&hash, u128::from(job.difficulty)) {
+            return self.reject(id, reply::LOW_DIFFICULTY, true).await;
+        }
+        let Some(identity) = self.identity.clone() else {
+            return self
+                .send(&response_error(id, -1, reply::UNAUTHENTICATED))
+                .await;
+        };
+        // Forward first (this only queues the line), then answer the miner without
+        // waiting for the upstream's verdict.
+        let verdict = upstream
+            .submit(&job, &hex::encode(submit.nonce), &hex::encode(hash))
+            .await;
+        let coin = self.ctx.coin.spec().symbol.to_string();
+        let share = NewShare {
+            coin: coin.clone(),
+            miner: identity.address.clone(),
+            worker: identity.worker.clone(),
+            difficulty: job.difficulty as f64,
+            network_difficulty: 1.0,
+            height: job.height,
+            accepted: true,
+            solo: false,
+            created_at: now_ms(),
+        };
+        if self.ctx.sink.submit(share).await.is_err() {
+            tracing::error!("share sink stopped");
+        }
+        self.ctx
+            .shared
+            .shares_accepted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.send(&response_ok(id, json!({"status": "OK"}))).await?;
+
+        let recorder = self.ctx.work.recorder.clone();
+        let network = (recorder.network)(&coin);
+        let upstream_url = upstream.endpoint_url(job.upstream);
+        let record = NewProxyShare {
+            coin,
+            miner: identity.address,
+            worker: identity.worker,
+            upstream: upstream_url,
+            difficulty: job.difficulty as f64,
+            verdict: UpstreamVerdict::Lost,
+            reason: None,
+            network,
+            created_at: now_ms(),
+        };
+        let wait = upstream_wait(self.ctx.work.verdict_timeout);
+        tokio::spawn(
+            async move {
+                let (verdict, reason) = match verdict {
+                    Ok(rx) => match tokio::time::timeout(wait, rx).await {
+                        Ok(Ok(Ok(_))) => (UpstreamVerdict::Accepted, None),
+                        Ok(Ok(Err(crate::upstream::CallError::Refused { message, .. }))) => {
+                            (UpstreamVerdict::Rejected, Some(message))
+                        }
+                        Ok(Ok(Err(e))) => (UpstreamVerdict::Lost, Some(e.to_string())),
+                        Ok(Err(_)) => (
+                            UpstreamVerdict::Lost,
+                            Some("upstream connection lost".into()),
+                        ),
+                        Err(_) => (
+                            UpstreamVerdict::Lost,
+                            Some(format!("no verdict within {wait:?}")),
+                        ),
+                    },
+                    Err(SubmitError::Stale) => (
+                        UpstreamVerdict::Lost,
+                        Some("upstream connection changed".into()),
+                    ),
+                    Err(SubmitError::Call(e)) => (UpstreamVerdict::Lost, Some(e.to_string())),
+                };
+                match verdict {
+                    UpstreamVerdict::Accepted => {}
+                    UpstreamVerdict::Rejected => {
+                        tracing::warn!(
+                            reason = reason.as_deref().unwrap_or(""),
+                            "upstream rejected a share"
+                        )
+                    }
+                    UpstreamVerdict::Lost => {
+                        tracing::warn!(
+                            reason = reason.as_deref().unwrap_or(""),
+                            "share lost upstream"
+                        )
+                    }
+                }
+                upstream.share_outcome(
+                    &job,
+                    match verdict {
+                        UpstreamVerdict::Accepted => Some(true),
+                        UpstreamVerdict::Rejected => Some(false),
+                        UpstreamVerdict::Lost => None,
+                    },
+                );
+                recorder
+                    .record(NewProxyShare {
+                        verdict,
+                        reason,
+                        ..record
+                    })
+                    .await;
+            }
+            .instrument(tracing::Span::current()),
+        );
+        Ok(())
+    }
+}
+
+fn upstream_wait(configured: Duration) -> Duration {
+    configured.max(Duration::from_secs(1))
+}
