@@ -1,0 +1,818 @@
+//! One Bitcoin-dialect miner (cpuminer, ASIC firmware) in proxy mode.
+//!
+//! The miner gets a slot on an upstream connection: its extranonce1 is the slot's
+//! prefix of the upstream extranonce2, and the upstream's extranonce1 is folded into
+//! `coinb1` of every job it is sent ([`defpool_core::stratum::extranonce_split`]), so
+//! up to 65,536 miners share one connection without ever searching the same
+//! coinbase, and a failover to another upstream needs no reconnect (the next job
+//! carries the new extranonce1). Difficulty is the upstream's. Every share is
+//! checked here with the coin's proof of work against the upstream's difficulty; only
+//! valid shares go upstream. The miner is answered at once; the upstream's verdict is
+//! recorded when it comes and decides the share's PPS credit.
+
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use defpool_core::address;
+use defpool_core::pow::bitcoin::PowAlgorithm;
+use defpool_core::share::bitcoin::{
+    check_submit, DuplicateKey, NtimeWindow, SubmitRules, DEFAULT_MAX_NTIME_AHEAD_SECS,
+};
+use defpool_core::stratum::bitcoin::{
+    answer_configure, parse_request, response_error, response_ok, set_difficulty, set_extranonce,
+    set_version_mask, subscribe_result, AuthorizeParams, ClientRequest, ConfigureParams, ErrorCode,
+    SubmitParams,
+};
+use defpool_core::stratum::extranonce_split::{Layout, MinerSplit, NonceSpace};
+use defpool_core::stratum::identity::{parse_identity, MinerIdentity};
+use defpool_core::Difficulty;
+use serde_json::Value;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use super::lines::{LineBuffer, LineError};
+use super::transport::{MinerRead, MinerWrite};
+use super::{PortContext, PortWork};
+use crate::accounting::ProxyRecorder;
+use crate::store::{now_ms, NewProxyShare, NewShare, UpstreamVerdict};
+use crate::upstream::bitcoin::{verdict, BtcUpstream, BtcUpstreamJob, SubmitError, Verdict};
+use crate::upstream::slots::{SlotLease, SlotPool};
+
+/// Jobs a session remembers: the current one and a few before it.
+const KEPT_JOBS: usize = 4;
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a subscribe waits for a new upstream connection's first job.
+const FIRST_JOB_WAIT: Duration = Duration::from_secs(20);
+/// Workers one connection may authorize.
+const MAX_WORKERS: usize = 16;
+
+/// Proxy-mode Bitcoin-family work: jobs from upstream pools shared by extranonce
+/// slots, shares checked with the coin's proof of work before they go upstream.
+pub struct ProxyBitcoinWork {
+    /// Upstream connections and their slots; one slot holds one miner, so a pool
+    /// sized [`SLOTS_PER_CONNECTION`] matches the 2-byte prefix of an upstream
+    /// extranonce2 of 4 bytes or more.
+    pub slots: Arc<SlotPool<BtcUpstream>>,
+    pub recorder: ProxyRecorder,
+    /// How long a forwarded share waits for the upstream's verdict.
+    pub verdict_timeout: Duration,
+}
+
+/// Miners per upstream connection with the usual 2-byte prefix.
+pub const SLOTS_PER_CONNECTION: usize = 65_536;
+
+impl PortWork for ProxyBitcoinWork {
+    fn run_session<R: MinerRead + 'static, W: MinerWrite + 'static>(
+        reader: R,
+        writer: W,
+        peer: SocketAddr,
+        ctx: Arc<PortContext<Self>>,
+        stop: watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = W> + Send {
+        run_session(reader, writer, peer, ctx, stop)
+    }
+}
+
+/// A job sent to this session.
+struct SentJob {
+    job: Arc<BtcUpstreamJob>,
+    /// The miner's place in the job's nonce space.
+    split: MinerSplit,
+    /// Shares already submitted on it (duplicate detection).
+    seen: HashSet<DuplicateKey>,
+}
+
+struct Session<W> {
+    ctx: Arc<PortContext<ProxyBitcoinWork>>,
+    peer: SocketAddr,
+    id: u64,
+    algorithm: PowAlgorithm,
+    lease: Option<SlotLease<BtcUpstream>>,
+    /// The miner's cut of the nonce space, fixed at subscribe (its extranonce1 and
+    /// extranonce2 size); `None` before.
+    layout: Option<Layout>,
+    /// Its split in the newest nonce space it was sent a job in.
+    split: Option<MinerSplit>,
+    subscribed: bool,
+    /// The miner takes `mining.set_extranonce`.
+    extranonce_subscribed: bool,
+    workers: Vec<(String, MinerIdentity)>,
+    /// BIP 310 mask agreed with the miner (within the upstream's).
+    version_mask: Option<u32>,
+    jobs: VecDeque<SentJob>,
+    /// Upstream connection of the last job sent (a new one makes its jobs clean).
+    generation: u64,
+    sent_difficulty: Option<f64>,
+    invalid_shares: u32,
+    bad_window_start: Instant,
+    bad_in_window: u32,
+    writer: W,
+}
+
+enum End {
+    Closed,
+    Reason(String),
+}
+
+/// Serves one miner until it leaves, misbehaves or the node stops.
+pub fn run_session<R: MinerRead, W: MinerWrite>(
+    mut reader: R,
+    writer: W,
+    peer: SocketAddr,
+    ctx: Arc<PortContext<ProxyBitcoinWork>>,
+    stop: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = W> + Send {
+    // Ports are built per coin family; a non-Bitcoin coin here is a wiring bug.
+    let algorithm = PowAlgorithm::try_from(ctx.coin.spec().algorithm).ok();
+    let mut session = Session {
+        id: ctx.shared.session_id(),
+        peer,
+        algorithm: algorithm.unwrap_or(PowAlgorithm::Sha256d),
+        lease: None,
+        layout: None,
+        split: None,
+        subscribed: false,
+        extranonce_subscribed: false,
+        workers: Vec::new(),
+        version_mask: None,
+        jobs: VecDeque::new(),
+        generation: 0,
+        sent_difficulty: None,
+        invalid_shares: 0,
+        bad_window_start: Instant::now(),
+        bad_in_window: 0,
+        writer,
+        ctx,
+    };
+    async move {
+        if algorithm.is_none() {
+            tracing::error!("proxy_bitcoin session on a coin that is not Bitcoin-family");
+            return session.writer;
+        }
+        let end = session.run(&mut reader, stop).await;
+        let _span = session.span().entered();
+        let reason = match &end {
+            End::Closed => "closed by the miner".to_string(),
+            End::Reason(r) => r.clone(),
+        };
+        tracing::info!(%reason, "proxy session closed");
+        for (_, i) in &session.workers {
+            session
+                .ctx
+                .miner_disconnected(&i.address, &i.worker, &reason);
+        }
+        session.writer
+    }
+}
+
+impl<W: MinerWrite> Session<W> {
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!("proxy_session", id = self.id, peer = %self.peer, port = %self.ctx.port.listen)
+    }
+
+    async fn run<R: MinerRead>(&mut self, reader: &mut R, mut stop: watch::Receiver<bool>) -> End {
+        let mut pending = LineBuffer::new(self.ctx.settings.max_line_bytes);
+        let idle = self.ctx.settings.idle_timeout;
+        let idle_timer = tokio::time::sleep(idle);
+        tokio::pin!(idle_timer);
+        // Subscribed once the miner has a slot on an upstream connection.
+        let mut jobs_rx: Option<watch::Receiver<Option<Arc<BtcUpstreamJob>>>> = None;
+        loop {
+            let job_changed = async {
+                match jobs_rx.as_mut() {
+                    Some(rx) => rx.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = pending.read_from(reader) => {
+                    let lines = match r {
+                        Ok(Some(lines)) => lines,
+                        Ok(None) => continue,
+                        Err(LineError::Closed) => return End::Closed,
+                        Err(LineError::TooLong(n)) => {
+                            let _ = self.send(&response_error(&Value::Null, ErrorCode::Other, &format!("Request line longer than {n} bytes"))).await;
+                            return End::Reason(format!("line over {n} bytes"));
+                        }
+                        Err(e) => return End::Reason(e.to_string()),
+                    };
+                    idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
+                    for line in lines.split(|b| *b == b'\n') {
+                        let line = line.strip_suffix(b"\r").unwrap_or(line);
+                        let span = self.span();
+                        if let Err(end) = Box::pin(self.handle_line(line).instrument(span)).await {
+                            return end;
+                        }
+                    }
+                    if jobs_rx.is_none() {
+                        if let Some(lease) = &self.lease {
+                            let mut rx = lease.upstream.jobs();
+                            // The current job is sent by subscribe/authorize.
+                            rx.borrow_and_update();
+                            jobs_rx = Some(rx);
+                        }
+                    }
+                }
+                ok = job_changed => {
+                    if !ok {
+                        return End::Reason("upstream connection stopped".into());
+                    }
+                    let job = jobs_rx.as_mut().and_then(|rx| rx.borrow_and_update().clone());
+                    if let Some(job) = job {
+                        if self.ready_for_jobs() {
+                            if let Err(e) = self.push_job(job, false).await {
+                                return e;
+                            }
+                        }
+                    }
+                }
+                _ = &mut idle_timer => {
+                    return End::Reason(format!("idle for {}", humantime::format_duration(idle)));
+                }
+                r = stop.changed() => {
+                    if r.is_err() || *stop.borrow() {
+                        return End::Reason("node shutting down".into());
+                    }
+                }
+            }
+        }
+    }
+
+    fn ready_for_jobs(&self) -> bool {
+        self.subscribed && !self.workers.is_empty()
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), End> {
+        match self.writer.send(bytes, WRITE_TIMEOUT).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                Err(End::Reason("miner does not read; write timed out".into()))
+            }
+            Err(e) => Err(End::Reason(format!("write failed: {e}"))),
+        }
+    }
+
+    async fn error(&mut self, id: &Value, code: ErrorCode, message: &str) -> Result<(), End> {
+        self.send(&response_error(id, code, message)).await
+    }
+
+    fn bad_message(&mut self) -> Result<(), End> {
+        if self.bad_window_start.elapsed() > Duration::from_secs(60) {
+            self.bad_window_start = Instant::now();
+            self.bad_in_window = 0;
+        }
+        self.bad_in_window += 1;
+        if self.bad_in_window > self.ctx.settings.max_bad_messages_per_minute {
+            return Err(End::Reason("too many malformed requests".into()));
+        }
+        Ok(())
+    }
+
+    async fn handle_line(&mut self, line: &[u8]) -> Result<(), End> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        let (id, request) = match parse_request(line) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!(error = %e, "malformed request");
+                let reply = e.response().unwrap_or_else(|| {
+                    response_error(&Value::Null, ErrorCode::Other, &e.to_string())
+                });
+                self.send(&reply).await?;
+                return self.bad_message();
+            }
+        };
+        match request {
+            ClientRequest::Subscribe(_) => self.subscribe(&id).await,
+            ClientRequest::Configure(params) => self.configure(&id, params).await,
+            ClientRequest::Authorize(params) => self.authorize(&id, params).await,
+            ClientRequest::ExtranonceSubscribe => {
+                self.extranonce_subscribed = true;
+                self.send(&response_ok(&id, true)).await
+            }
+            // The difficulty is the upstream's: the hint is acknowledged, not used.
+            ClientRequest::SuggestDifficulty(_) => self.send(&response_ok(&id, true)).await,
+            ClientRequest::Submit(params) => self.submit(&id, params).await,
+        }
+    }
+
+    /// A slot on an upstream connection and that connection's current job (a new
+    /// connection needs a moment for its handshake and first job).
+    async fn ensure_lease(&mut self) -> Result<Arc<BtcUpstreamJob>, &'static str> {
+        if self.lease.is_none() {
+            self.lease = Some(
+                self.ctx
+                    .work
+                    .slots
+                    .lease()
+                    .ok_or("Proxy cannot open an upstream connection; try again")?,
+            );
+        }
+        let Some(lease) = &self.lease else {
+            return Err("no upstream slot");
+        };
+        let mut rx = lease.upstream.jobs();
+        tokio::time::timeout(FIRST_JOB_WAIT, rx.wait_for(|j| j.is_some()))
+            .await
+            .ok()
+            .and_then(|r| r.ok().and_then(|j| j.clone()))
+            .ok_or("No job from the upstream yet; try again")
+    }
+
+    fn slot(&self) -> u32 {
+        self.lease.as_ref().map_or(0, |l| l.slot)
+    }
+
+    async fn subscribe(&mut self, id: &Value) -> Result<(), End> {
+        if self.subscribed {
+            // Same extranonce again (some firmware subscribes twice).
+            if let Some(split) = &self.split {
+                let result = subscribe_result(
+                    &format!("{:x}", self.id),
+                    split.miner_extranonce1(),
+                    split.miner_extranonce2_len(),
+                );
+                return self.send(&response_ok(id, result)).await;
+            }
+        }
+        let job = match self.ensure_lease().await {
+            Ok(j) => j,
+            Err(message) => {
+                self.error(id, ErrorCode::Other, message).await?;
+                return Err(End::Reason(message.into()));
+            }
+        };
+        let split = match Layout::for_space(&job.space)
+            .and_then(|layout| MinerSplit::new(&job.space, layout, self.slot()))
+        {
+            Ok(s) => s,
+            Err(e) => {
+                // The upstream's extranonce2 holds fewer miners than the slot pool.
+                tracing::warn!(error = %e, slot = self.slot(), "miner does not fit the upstream's nonce space");
+                self.error(
+                    id,
+                    ErrorCode::Other,
+                    "Proxy is full for this upstream; try again later",
+                )
+                .await?;
+                return Err(End::Reason(format!("no room upstream: {e}")));
+            }
+        };
+        let result = subscribe_result(
+            &format!("{:x}", self.id),
+            split.miner_extranonce1(),
+            split.miner_extranonce2_len(),
+        );
+        self.layout = Some(split.layout());
+        self.split = Some(split);
+        self.subscribed = true;
+        self.send(&response_ok(id, result)).await?;
+        if !self.workers.is_empty() {
+            self.push_job(job, true).await?;
+        }
+        Ok(())
+    }
+
+    async fn configure(&mut self, id: &Value, params: ConfigureParams) -> Result<(), End> {
+        // Version rolling is what the upstream granted, so the slot is taken now.
+        let upstream_mask = match self.ensure_lease().await {
+            Ok(job) => job.version_mask,
+            Err(_) => None,
+        };
+        let answer = answer_configure(&params, upstream_mask, true);
+        if let Some(rolling) = answer.version_rolling {
+            if !rolling.min_bit_count_met {
+                tracing::info!(
+                    mask = format!("{:08x}", rolling.mask),
+                    "miner wants more version bits than the upstream allows; it runs degraded"
+                );
+            }
+            self.version_mask = Some(rolling.mask);
+        }
+        self.extranonce_subscribed |= answer.subscribe_extranonce;
+        self.send(&response_ok(id, Value::Object(answer.result)))
+            .await
+    }
+
+    async fn authorize(&mut self, id: &Value, params: AuthorizeParams) -> Result<(), End> {
+        let identity = match parse_identity(&params.username, &params.password) {
+            Ok(i) => i,
+            Err(e) => {
+                self.error(id, ErrorCode::UnauthorizedWorker, &e.to_string())
+                    .await?;
+                return Err(End::Reason(format!("bad login: {e}")));
+            }
+        };
+        if let Err(e) = address::validate(
+            self.ctx.coin.spec(),
+            self.ctx.coin.network,
+            &identity.address,
+        ) {
+            self.error(
+                id,
+                ErrorCode::UnauthorizedWorker,
+                &format!("Invalid payment address: {e}"),
+            )
+            .await?;
+            return Err(End::Reason(format!("bad address: {e}")));
+        }
+        if let Some(first) = self.workers.first() {
+            // One payout address per connection: shares are credited per session.
+            if first.1.address != identity.address {
+                return self
+                    .error(
+                        id,
+                        ErrorCode::UnauthorizedWorker,
+                        "One payout address per connection",
+                    )
+                    .await;
+            }
+        }
+        let known = self.workers.iter().any(|(u, _)| *u == params.username);
+        if self.workers.len() >= MAX_WORKERS && !known {
+            return self
+                .error(id, ErrorCode::UnauthorizedWorker, "Too many workers")
+                .await;
+        }
+        let first = self.workers.is_empty();
+        if !known {
+            tracing::info!(miner = %identity.address, worker = %identity.worker, slot = self.slot(), "miner authorized (proxy)");
+            self.ctx
+                .miner_connected(&identity.address, &identity.worker, self.peer);
+            self.workers.push((params.username, identity));
+        }
+        self.send(&response_ok(id, true)).await?;
+        if first && self.subscribed {
+            if let Some(job) = self.lease.as_ref().and_then(|l| l.upstream.current()) {
+                self.push_job(job, true).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The miner's split for a job's nonce space: the same layout (extranonce1 and
+    /// extranonce2 size unchanged, padded if the space grew); a new one announced with
+    /// `mining.set_extranonce` if the space shrank and the miner takes that.
+    async fn split_for(&mut self, space: &NonceSpace) -> Result<MinerSplit, End> {
+        if let Some(split) = self.split.as_ref().filter(|s| {
+            s.upstream_extranonce1() == space.extranonce1
+                && s.miner_extranonce2_len() + s.layout().prefix_len + s.pad_len()
+                    == space.extranonce2_size
+        }) {
+            return Ok(split.clone());
+        }
+        let slot = self.slot();
+        if let Some(layout) = self.layout.filter(|l| l.fits(space)) {
+            if let Ok(split) = MinerSplit::new(space, layout, slot) {
+                self.split = Some(split.clone());
+                return Ok(split);
+            }
+        }
+        let fresh = Layout::for_space(space)
+            .and_then(|layout| MinerSplit::new(space, layout, slot))
+            .map_err(|e| {
+                End::Reason(format!(
+                    "miner does not fit the upstream's new nonce space: {e}"
+                ))
+            })?;
+        if !self.extranonce_subscribed {
+            return Err(End::Reason(
+                "upstream extranonce2 shrank; the miner must reconnect".into(),
+            ));
+        }
+        self.send(&set_extranonce(
+            fresh.miner_extranonce1(),
+            fresh.miner_extranonce2_len(),
+        ))
+        .await?;
+        self.layout = Some(fresh.layout());
+        self.split = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Sends `mining.set_difficulty` when the upstream's changed, then the job.
+    async fn push_job(&mut self, job: Arc<BtcUpstreamJob>, force_clean: bool) -> Result<(), End> {
+        let split = self.split_for(&job.space).await?;
+        // The upstream's mask may have shrunk (set_version_mask or a failover).
+        if let Some(mask) = self.version_mask {
+            let allowed = mask & job.version_mask.unwrap_or(0);
+            if allowed != mask {
+                self.version_mask = Some(allowed);
+                self.send(&set_version_mask(allowed)).await?;
+            }
+        }
+        if self.sent_difficulty != Some(job.difficulty) {
+            self.sent_difficulty = Some(job.difficulty);
+            self.send(&set_difficulty(job.difficulty)).await?;
+        }
+        // A job of a new upstream connection makes the older ones worthless.
+        let clean = job.clean_jobs || force_clean || job.generation != self.generation;
+        self.generation = job.generation;
+        if clean {
+            self.jobs.clear();
+        }
+        if self.jobs.len() == KEPT_JOBS {
+            self.jobs.pop_front();
+        }
+        let line = if clean == job.clean_jobs {
+            job.miner_notify_line(&split).into_owned()
+        } else {
+            defpool_core::stratum::bitcoin::notify(
+                &split.miner_work(&job.work).notify(&job.proxy_job_id, clean),
+            )
+        };
+        self.jobs.push_back(SentJob {
+            job,
+            split,
+            seen: HashSet::new(),
+        });
+        self.send(&line).await
+    }
+
+    /// Counts a rejected share, bans after too many invalid ones, and answers.
+    async fn reject(
+        &mut self,
+        id: &Value,
+        code: ErrorCode,
+        message: &str,
+        counts_as_invalid: bool,
+    ) -> Result<(), End> {
+        self.ctx
+            .shared
+            .shares_rejected
+            .fetch_add(1, Ordering::Relaxed);
+        if counts_as_invalid {
+            self.invalid_shares += 1;
+            if self.invalid_shares >= self.ctx.settings.ban_after_invalid_shares {
+                self.ctx
+                    .shared
+                    .ban(self.peer.ip(), self.ctx.settings.ban_duration);
+                let _ = self
+                    .error(
+                        id,
+                        code,
+                        &format!("Banned: too many invalid shares ({message})"),
+                    )
+                    .await;
+                return Err(End::Reason(format!(
+                    "banned after {} invalid shares",
+                    self.invalid_shares
+                )));
+            }
+        }
+        self.error(id, code, message).await
+    }
+
+    async fn submit(&mut self, id: &Value, params: SubmitParams) -> Result<(), End> {
+        if !self.subscribed {
+            return self
+                .error(
+                    id,
+                    ErrorCode::NotSubscribed,
+                    ErrorCode::NotSubscribed.message(),
+                )
+                .await;
+        }
+        let Some(identity) = self
+            .workers
+            .iter()
+            .find(|(u, _)| *u == params.worker)
+            .map(|(_, i)| i.clone())
+        else {
+            return self
+                .error(
+                    id,
+                    ErrorCode::UnauthorizedWorker,
+                    ErrorCode::UnauthorizedWorker.message(),
+                )
+                .await;
+        };
+        let Some(upstream) = self.lease.as_ref().map(|l| l.upstream.clone()) else {
+            return self
+                .error(
+                    id,
+                    ErrorCode::NotSubscribed,
+                    ErrorCode::NotSubscribed.message(),
+                )
+                .await;
+        };
+        let Some(index) = self
+            .jobs
+            .iter()
+            .position(|j| j.job.proxy_job_id == params.job_id)
+        else {
+            return self
+                .reject(
+                    id,
+                    ErrorCode::JobNotFound,
+                    ErrorCode::JobNotFound.message(),
+                    false,
+                )
+                .await;
+        };
+        let job = self.jobs[index].job.clone();
+        if upstream.current().map(|c| c.generation) != Some(job.generation) {
+            return self
+                .reject(
+                    id,
+                    ErrorCode::JobNotFound,
+                    "Stale share: the upstream changed",
+                    false,
+                )
+                .await;
+        }
+        let rules = SubmitRules {
+            extranonce2_len: self.jobs[index].split.miner_extranonce2_len(),
+            ntime: NtimeWindow::for_job(
+                job.work.ntime,
+                job.work.ntime,
+                DEFAULT_MAX_NTIME_AHEAD_SECS,
+            ),
+            version_mask: self.version_mask,
+        };
+        let checked = match check_submit(&params, job.work.version, &rules) {
+            Ok(c) => c,
+            Err(e) => {
+                let message = e.to_string();
+                return self.reject(id, e.code(), &message, true).await;
+            }
+        };
+        if !self.jobs[index].seen.insert(checked.duplicate_key()) {
+            return self
+                .reject(
+                    id,
+                    ErrorCode::DuplicateShare,
+                    ErrorCode::DuplicateShare.message(),
+                    false,
+                )
+                .await;
+        }
+        let split = &self.jobs[index].split;
+        let upstream_en2 = match split.upstream_extranonce2(checked.extranonce2.as_bytes()) {
+            Ok(e) => e,
+            Err(e) => {
+                let message = e.to_string();
+                return self.reject(id, ErrorCode::Other, &message, true).await;
+            }
+        };
+        // The header the upstream will check: its coinbase with the upstream
+        // extranonces, byte for byte what the miner hashed.
+        let header = job.work.header(
+            split.upstream_extranonce1(),
+            &upstream_en2,
+            checked.version,
+            checked.ntime,
+            checked.nonce,
+        );
+        let header_bytes = header.to_bytes();
+        let algorithm = self.algorithm;
+        let hash = match algorithm {
+            PowAlgorithm::Sha256d => algorithm.hash_header(&header_bytes),
+            PowAlgorithm::Scrypt => {
+                match tokio::task::spawn_blocking(move || algorithm.hash_header(&header_bytes))
+                    .await
+                {
+                    Ok(h) => h,
+                    Err(e) => {
+                        tracing::error!(error = %e, "share hashing failed");
+                        return self
+                            .error(
+                                id,
+                                ErrorCode::Other,
+                                "Share could not be checked; try again",
+                            )
+                            .await;
+                    }
+                }
+            }
+        };
+        let share_target = match Difficulty::new(job.difficulty) {
+            Ok(d) => algorithm.target_for_difficulty(d),
+            Err(_) => {
+                return self
+                    .reject(id, ErrorCode::Other, "Upstream difficulty unusable", false)
+                    .await
+            }
+        };
+        if !share_target.is_met_by(&hash) {
+            return self
+                .reject(
+                    id,
+                    ErrorCode::LowDifficultyShare,
+                    ErrorCode::LowDifficultyShare.message(),
+                    true,
+                )
+                .await;
+        }
+        let network_target = job.work.bits.to_target().ok();
+        if network_target.is_some_and(|t| t.is_met_by(&hash)) {
+            tracing::info!(height = job.height, miner = %identity.address, "block candidate: forwarded upstream");
+        }
+        // Forward first (this only queues the line), then answer the miner without
+        // waiting for the upstream's verdict.
+        let version_bits = match (&params.version_bits, job.version_mask) {
+            (Some(_), Some(mask)) => Some(checked.version & mask),
+            _ => None,
+        };
+        let forwarded = upstream
+            .submit(
+                &job,
+                &upstream_en2,
+                checked.ntime,
+                checked.nonce,
+                version_bits,
+            )
+            .await;
+        let coin = self.ctx.coin.spec().symbol.to_string();
+        let network_difficulty = network_target
+            .map(|t| algorithm.difficulty_of_target(&t))
+            .unwrap_or(1.0);
+        let share = NewShare {
+            coin: coin.clone(),
+            miner: identity.address.clone(),
+            worker: identity.worker.clone(),
+            difficulty: job.difficulty,
+            network_difficulty,
+            height: job.height,
+            accepted: true,
+            solo: false,
+            created_at: now_ms(),
+        };
+        if self.ctx.sink.submit(share).await.is_err() {
+            tracing::error!("share sink stopped");
+        }
+        self.ctx
+            .shared
+            .shares_accepted
+            .fetch_add(1, Ordering::Relaxed);
+        self.send(&response_ok(id, true)).await?;
+
+        let recorder = self.ctx.work.recorder.clone();
+        let network = (recorder.network)(&coin);
+        let record = NewProxyShare {
+            coin,
+            miner: identity.address,
+            worker: identity.worker,
+            upstream: upstream.endpoint_url(job.upstream),
+            difficulty: job.difficulty,
+            verdict: UpstreamVerdict::Lost,
+            reason: None,
+            network,
+            created_at: now_ms(),
+        };
+        let wait = self.ctx.work.verdict_timeout.max(Duration::from_secs(1));
+        tokio::spawn(
+            record_verdict(upstream, job, forwarded, wait, recorder, record)
+                .instrument(tracing::Span::current()),
+        );
+        Ok(())
+    }
+}
+
+/// Waits for the upstream's verdict on a forwarded share, feeds the upstream's
+/// health check and records the verdict (which decides the PPS credit).
+async fn record_verdict(
+    upstream: Arc<BtcUpstream>,
+    job: Arc<BtcUpstreamJob>,
+    forwarded: Result<
+        tokio::sync::oneshot::Receiver<Result<Value, crate::upstream::CallError>>,
+        SubmitError,
+    >,
+    wait: Duration,
+    recorder: ProxyRecorder,
+    record: NewProxyShare,
+) {
+    let outcome = match forwarded {
+        Ok(rx) => verdict(rx, wait).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "share not forwarded");
+            Verdict::Lost
+        }
+    };
+    upstream.share_outcome(&job, outcome.accepted());
+    let (verdict, reason) = match outcome {
+        Verdict::Accepted => (UpstreamVerdict::Accepted, None),
+        Verdict::Rejected(reason) => {
+            tracing::warn!(%reason, "upstream rejected a share");
+            (UpstreamVerdict::Rejected, Some(reason))
+        }
+        Verdict::Lost => {
+            tracing::warn!("share lost upstream: no verdict");
+            (
+                UpstreamVerdict::Lost,
+                Some("no verdict from the upstream".into()),
+            )
+        }
+    };
+    recorder
+        .record(NewProxyShare {
+            verdict,
+            reason,
+            ..record
+        })
+        .await;
+}
