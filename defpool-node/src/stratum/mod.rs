@@ -8,6 +8,7 @@
 pub mod bitcoin;
 pub mod cryptonote;
 pub mod lines;
+pub mod proxy_bitcoin;
 pub mod proxy_cryptonote;
 pub mod tls;
 pub mod transport;
