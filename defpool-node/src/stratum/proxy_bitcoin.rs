@@ -816,3 +816,421 @@ async fn record_verdict(
         })
         .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounting::ShareSink;
+    use crate::config::Config;
+    use crate::events::EventHub;
+    use crate::store::Store;
+    use crate::stratum::StratumShared;
+    use crate::upstream::{Endpoint, UpstreamSettings, UpstreamUrl};
+    use defpool_core::job::bitcoin::StratumWork;
+    use defpool_core::stratum::bitcoin::Notify;
+    use serde_json::json;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+    use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+    use tokio::net::{TcpListener, TcpStream};
+
+    const MINER: &str = "rltc1q8w9trsek7jws6uzqaky24x2n2yrdwx8zzt7qcz";
+    /// About 65 scrypt hashes per share.
+    const UPSTREAM_DIFFICULTY: f64 = 0.001;
+
+    /// A line-JSON peer: the scripted upstream pool or a test miner.
+    struct Peer {
+        lines: Lines<BufReader<OwnedReadHalf>>,
+        write: OwnedWriteHalf,
+    }
+
+    impl Peer {
+        fn new(s: TcpStream) -> Peer {
+            let (r, w) = s.into_split();
+            Peer {
+                lines: BufReader::new(r).lines(),
+                write: w,
+            }
+        }
+
+        async fn next(&mut self) -> Value {
+            let line = tokio::time::timeout(Duration::from_secs(10), self.lines.next_line())
+                .await
+                .expect("nothing received")
+                .unwrap()
+                .expect("connection closed");
+            serde_json::from_str(&line).unwrap()
+        }
+
+        /// The next message that is not a notification of `skip`.
+        async fn next_not(&mut self, skip: &str) -> Value {
+            loop {
+                let v = self.next().await;
+                if v["method"] != skip {
+                    return v;
+                }
+            }
+        }
+
+        async fn send(&mut self, v: Value) {
+            self.write
+                .write_all(format!("{v}\n").as_bytes())
+                .await
+                .unwrap();
+        }
+
+        async fn call(&mut self, id: u64, method: &str, params: Value) -> Value {
+            self.send(json!({"id": id, "method": method, "params": params}))
+                .await;
+            loop {
+                let v = self.next().await;
+                if v["id"] == json!(id) && v.get("method").is_none() {
+                    return v;
+                }
+            }
+        }
+    }
+
+    fn job_params(job_id: &str, clean: bool) -> Value {
+        // A coinbase that pushes height 436 (BIP34) before the extranonce.
+        let coinb1 = format!("01000000{}{}ffffffff2003b40100", "01", "00".repeat(32));
+        json!([
+            job_id,
+            "11".repeat(32),
+            coinb1,
+            "ffffffff0100f2052a010000001600140000000000000000000000000000000000000000000000",
+            ["22".repeat(32)],
+            "20000000",
+            "207fffff",
+            "5f5e1000",
+            clean
+        ])
+    }
+
+    /// The upstream pool's side of the handshake.
+    async fn upstream_handshake(pool: &mut Peer, en1: &str) {
+        loop {
+            let r = pool.next().await;
+            let id = r["id"].clone();
+            match r["method"].as_str().unwrap() {
+                "mining.subscribe" => {
+                    pool.send(json!({"id": id, "error": null, "result": [[], en1, 4]}))
+                        .await
+                }
+                "mining.extranonce.subscribe" => {
+                    pool.send(json!({"id": id, "error": null, "result": true}))
+                        .await
+                }
+                "mining.authorize" => {
+                    pool.send(json!({"id": id, "error": null, "result": true}))
+                        .await;
+                    return;
+                }
+                other => panic!("unexpected {other}"),
+            }
+        }
+    }
+
+    /// Hashes the miner's view of a job until a share meets `difficulty` (or, with
+    /// `low`, one that does not).
+    fn find_share(
+        notify: &Notify,
+        en1: &[u8],
+        en2_len: usize,
+        difficulty: f64,
+        low: bool,
+    ) -> (String, u32) {
+        let work = StratumWork::from_notify(notify).unwrap();
+        let target =
+            PowAlgorithm::Scrypt.target_for_difficulty(Difficulty::new(difficulty).unwrap());
+        let en2 = vec![0x5a; en2_len];
+        for nonce in 0u32.. {
+            let header = work.header(en1, &en2, work.version, work.ntime, nonce);
+            let hash = PowAlgorithm::Scrypt.hash_header(&header.to_bytes());
+            if target.is_met_by(&hash) != low {
+                return (hex::encode(&en2), nonce);
+            }
+        }
+        unreachable!()
+    }
+
+    /// What the upstream checks: the header from its own notify with its extranonce1
+    /// and the submitted extranonce2 meets its difficulty.
+    fn upstream_checks(notify: &Value, en1: &[u8], submit: &Value) -> bool {
+        let notify: Notify = serde_json::from_value(notify.clone()).unwrap();
+        let work = StratumWork::from_notify(&notify).unwrap();
+        let en2 = hex::decode(submit[2].as_str().unwrap()).unwrap();
+        let u = |i: usize| u32::from_str_radix(submit[i].as_str().unwrap(), 16).unwrap();
+        let header = work.header(en1, &en2, work.version, u(3), u(4));
+        let hash = PowAlgorithm::Scrypt.hash_header(&header.to_bytes());
+        PowAlgorithm::Scrypt
+            .target_for_difficulty(Difficulty::new(UPSTREAM_DIFFICULTY).unwrap())
+            .is_met_by(&hash)
+    }
+
+    struct Proxy {
+        port: u16,
+        store: Store,
+        _dir: tempfile::TempDir,
+        _stop: watch::Sender<bool>,
+    }
+
+    async fn proxy(upstream_port: u16) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listen = port.local_addr().unwrap();
+        let config = Config::from_toml_str(&format!(
+            r#"
+[[coins]]
+symbol = "LTC"
+network = "regtest"
+mode = "proxy"
+scheme = "pps"
+pool_address = "{MINER}"
+  [[coins.upstreams]]
+  url = "stratum+tcp://127.0.0.1:{upstream_port}"
+  login = "{MINER}.proxy"
+
+[[ports]]
+listen = "{listen}"
+protocol = "sv1"
+coin = "LTC"
+difficulty = 1
+"#
+        ))
+        .unwrap();
+        let store = Store::connect(
+            &format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+            4,
+        )
+        .await
+        .unwrap();
+        let (sink, _) = ShareSink::start(store.clone(), 1024, 10, Duration::from_millis(20));
+        let (recorder, _) = ProxyRecorder::start(store.clone(), Arc::new(|_| None));
+        let (stop_tx, stop) = watch::channel(false);
+        let endpoints = vec![Endpoint {
+            url: UpstreamUrl {
+                host: "127.0.0.1".into(),
+                port: upstream_port,
+            },
+            raw_url: format!("stratum+tcp://127.0.0.1:{upstream_port}"),
+            login: format!("{MINER}.proxy"),
+            password: "x".into(),
+        }];
+        let upstream_stop = stop.clone();
+        let slots = SlotPool::new(SLOTS_PER_CONNECTION, move || {
+            BtcUpstream::spawn(
+                endpoints.clone(),
+                UpstreamSettings::default(),
+                false,
+                upstream_stop.clone(),
+            )
+        });
+        let ctx = Arc::new(PortContext {
+            port: config.ports[0].clone(),
+            coin: config.coins[0].clone(),
+            settings: config.stratum.clone(),
+            vardiff: None,
+            work: ProxyBitcoinWork {
+                slots,
+                recorder,
+                verdict_timeout: Duration::from_secs(5),
+            },
+            sink,
+            shared: StratumShared::new(),
+            tls: None,
+            events: EventHub::new(),
+        });
+        tokio::spawn(super::super::serve(port, ctx, stop));
+        Proxy {
+            port: listen.port(),
+            store,
+            _dir: dir,
+            _stop: stop_tx,
+        }
+    }
+
+    struct Miner {
+        peer: Peer,
+        en1: Vec<u8>,
+        en2_len: usize,
+    }
+
+    async fn miner(port: u16, worker: &str) -> Miner {
+        let mut peer = Peer::new(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+        let r = peer
+            .call(1, "mining.subscribe", json!(["cpuminer/2.5.1"]))
+            .await;
+        let en1 = hex::decode(r["result"][1].as_str().unwrap()).unwrap();
+        let en2_len = r["result"][2].as_u64().unwrap() as usize;
+        let r = peer
+            .call(
+                2,
+                "mining.authorize",
+                json!([format!("{MINER}.{worker}"), "x"]),
+            )
+            .await;
+        assert_eq!(r["result"], true, "{r}");
+        Miner { peer, en1, en2_len }
+    }
+
+    /// Two cpuminer-like miners behind the proxy: each gets its own prefix as
+    /// extranonce1 and the upstream's extranonce1 inside coinb1; their shares are
+    /// answered at once, reach the upstream with extranonce2 = prefix ‖ miner's, and
+    /// the upstream finds the very header the miner hashed. Bad shares stay local. A
+    /// new upstream extranonce1 reaches the miners in the next job, without a
+    /// reconnect, and their shares keep checking out upstream.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn miners_share_one_upstream_connection_and_their_shares_check_out_upstream() {
+        let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream_port = upstream.local_addr().unwrap().port();
+        let proxy = proxy(upstream_port).await;
+
+        let first_miner = tokio::spawn(miner(proxy.port, "rig1"));
+        let (s, _) = upstream.accept().await.unwrap();
+        let mut pool = Peer::new(s);
+        upstream_handshake(&mut pool, "aabbccdd").await;
+        pool.send(
+            json!({"id": null, "method": "mining.set_difficulty", "params": [UPSTREAM_DIFFICULTY]}),
+        )
+        .await;
+        let job1 = job_params("up-1", true);
+        pool.send(json!({"id": null, "method": "mining.notify", "params": job1}))
+            .await;
+        let mut a = first_miner.await.unwrap();
+        let mut b = miner(proxy.port, "rig2").await;
+        assert_eq!(a.en1.len(), 2);
+        assert_ne!(a.en1, b.en1, "one slot each");
+        assert_eq!((a.en2_len, b.en2_len), (2, 2));
+        let mut lines = Vec::new();
+        for m in [&mut a, &mut b] {
+            let d = m.peer.next().await;
+            assert_eq!(d["method"], "mining.set_difficulty");
+            assert_eq!(d["params"][0], UPSTREAM_DIFFICULTY);
+            let n = m.peer.next().await;
+            assert_eq!(n["method"], "mining.notify");
+            let coinb1 = n["params"][2].as_str().unwrap();
+            assert!(coinb1.ends_with("ffffffff2003b40100aabbccdd"), "{coinb1}");
+            lines.push(n["params"].clone());
+        }
+        assert_eq!(
+            lines[0], lines[1],
+            "one notify line for every miner of the connection"
+        );
+        let notify_a: Notify = serde_json::from_value(lines[0].clone()).unwrap();
+        assert_ne!(notify_a.job_id, "up-1", "miners see the proxy's job id");
+
+        // A valid share: answered at once, forwarded, checked by the upstream.
+        let (en2, nonce) = find_share(&notify_a, &a.en1, a.en2_len, UPSTREAM_DIFFICULTY, false);
+        let submit = json!([
+            format!("{MINER}.rig1"),
+            notify_a.job_id,
+            en2,
+            "5f5e1000",
+            format!("{nonce:08x}")
+        ]);
+        let r = a.peer.call(4, "mining.submit", submit.clone()).await;
+        assert_eq!(r["result"], true, "{r}");
+        let up = pool.next().await;
+        assert_eq!(up["method"], "mining.submit");
+        assert_eq!(up["params"][0], format!("{MINER}.proxy"));
+        assert_eq!(up["params"][1], "up-1", "the upstream's job id");
+        assert_eq!(
+            up["params"][2],
+            format!("{}{}", hex::encode(&a.en1), en2),
+            "prefix ‖ miner extranonce2"
+        );
+        assert!(upstream_checks(
+            &job1,
+            &hex::decode("aabbccdd").unwrap(),
+            &up["params"]
+        ));
+        pool.send(json!({"id": up["id"], "result": true, "error": null}))
+            .await;
+
+        // Duplicate, low difficulty, unknown job: refused locally, never forwarded.
+        let r = a.peer.call(4, "mining.submit", submit.clone()).await;
+        assert_eq!(r["error"][0], 22, "{r}");
+        let (en2_low, nonce_low) =
+            find_share(&notify_a, &a.en1, a.en2_len, UPSTREAM_DIFFICULTY, true);
+        let r = a
+            .peer
+            .call(
+                4,
+                "mining.submit",
+                json!([
+                    format!("{MINER}.rig1"),
+                    "1",
+                    en2_low,
+                    "5f5e1000",
+                    format!("{nonce_low:08x}")
+                ]),
+            )
+            .await;
+        assert_eq!(r["error"][0], 23, "{r}");
+        let r = a
+            .peer
+            .call(
+                4,
+                "mining.submit",
+                json!([format!("{MINER}.rig1"), "99", en2, "5f5e1000", "00000000"]),
+            )
+            .await;
+        assert_eq!(r["error"][0], 21, "{r}");
+
+        // The upstream moves the connection to a new extranonce1: the miners keep
+        // their session and extranonce1, the next job carries the new one.
+        pool.send(
+            json!({"id": null, "method": "mining.set_extranonce", "params": ["11223344", 4]}),
+        )
+        .await;
+        let job2 = job_params("up-2", true);
+        pool.send(json!({"id": null, "method": "mining.notify", "params": job2}))
+            .await;
+        let n = b.peer.next_not("mining.set_difficulty").await;
+        assert_eq!(
+            n["method"], "mining.notify",
+            "no set_extranonce, no reconnect: {n}"
+        );
+        let notify_b: Notify = serde_json::from_value(n["params"].clone()).unwrap();
+        assert!(notify_b.coinb1.ends_with("11223344"));
+        let (en2, nonce) = find_share(&notify_b, &b.en1, b.en2_len, UPSTREAM_DIFFICULTY, false);
+        let r = b
+            .peer
+            .call(
+                5,
+                "mining.submit",
+                json!([
+                    format!("{MINER}.rig2"),
+                    notify_b.job_id,
+                    en2,
+                    "5f5e1000",
+                    format!("{nonce:08x}")
+                ]),
+            )
+            .await;
+        assert_eq!(r["result"], true, "{r}");
+        let up = pool.next().await;
+        assert_eq!(up["params"][1], "up-2");
+        assert!(upstream_checks(
+            &job2,
+            &hex::decode("11223344").unwrap(),
+            &up["params"]
+        ));
+        pool.send(
+            json!({"id": up["id"], "result": null, "error": [23, "Low difficulty share", null]}),
+        )
+        .await;
+
+        // Both verdicts are recorded: one accepted, one rejected.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let t = proxy.store.proxy_totals("LTC", None).await.unwrap();
+            if t.accepted + t.rejected == 2 {
+                assert_eq!((t.accepted, t.rejected, t.lost), (1, 1, 0));
+                break;
+            }
+            assert!(Instant::now() < deadline, "verdicts not recorded: {t:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
