@@ -440,3 +440,43 @@ mod tests {
         }
     }
 }
+
+/// `GET /api/v1/proxy`: proxy-mode coins, their upstream connections and the
+/// accounting of the shares forwarded through them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ProxyReport {
+    pub coins: Vec<ProxyCoinView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ProxyCoinView {
+    pub coin: String,
+    pub connections: Vec<UpstreamConnectionView>,
+    /// Forwarded shares the upstream accepted, rejected, or never answered.
+    pub accepted: u64,
+    pub rejected: u64,
+    pub lost: u64,
+    /// Accepted shares waiting for network data before they are credited.
+    pub uncredited: u64,
+    /// PPS credited to miners, and the pool's fees on it: together, what the
+    /// upstream is expected to pay for the accepted shares.
+    pub credited: CoinAmount,
+    pub fees: CoinAmount,
+}
+
+/// One upstream connection and the miners on it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UpstreamConnectionView {
+    /// The upstream in use; `None` while reconnecting.
+    pub upstream: Option<String>,
+    pub miners: u64,
+    pub height: Option<u64>,
+    pub jobs: u64,
+    pub submitted: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub lost: u64,
+}

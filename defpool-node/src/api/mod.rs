@@ -9,6 +9,7 @@ mod metrics;
 mod miners;
 mod payouts;
 mod pool;
+mod proxy;
 pub mod stream;
 
 use std::collections::BTreeMap;
@@ -90,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(pool::pool_stats))
         .routes(routes!(pool::blocks))
         .routes(routes!(pool::audit))
+        .routes(routes!(proxy::proxy_report))
         .routes(routes!(miners::list_miners))
         .routes(routes!(miners::miner))
         .routes(routes!(miners::balances))

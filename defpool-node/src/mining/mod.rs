@@ -58,18 +58,26 @@ impl JobSource {
 
 /// The health of a job source's daemons, in configured order, logged when a daemon
 /// is taken out of or back into rotation.
-pub(crate) struct HealthBoard(std::sync::Mutex<Vec<DaemonHealth>>);
+pub(crate) struct HealthBoard(std::sync::Mutex<Vec<DaemonHealth>>, &'static str);
 
 impl HealthBoard {
     pub(crate) fn new<'a>(urls: impl Iterator<Item = &'a str>) -> Self {
-        HealthBoard(std::sync::Mutex::new(
-            urls.map(|url| DaemonHealth {
-                url: url.to_string(),
-                ok: false,
-                detail: Some("not checked yet".into()),
-            })
-            .collect(),
-        ))
+        Self::named("daemon", urls)
+    }
+
+    /// A board whose log lines name its entries `what` ("daemon", "upstream").
+    pub(crate) fn named<'a>(what: &'static str, urls: impl Iterator<Item = &'a str>) -> Self {
+        HealthBoard(
+            std::sync::Mutex::new(
+                urls.map(|url| DaemonHealth {
+                    url: url.to_string(),
+                    ok: false,
+                    detail: Some("not checked yet".into()),
+                })
+                .collect(),
+            ),
+            what,
+        )
     }
 
     pub(crate) fn snapshot(&self) -> Vec<DaemonHealth> {
@@ -81,9 +89,19 @@ impl HealthBoard {
             if let Some(e) = h.get_mut(i) {
                 if e.ok != r.is_ok() {
                     match &r {
-                        Ok(()) => tracing::info!(daemon = %e.url, "daemon back in"),
+                        Ok(()) => {
+                            if self.1 == "upstream" {
+                                tracing::info!(upstream = %e.url, "upstream back in")
+                            } else {
+                                tracing::info!(daemon = %e.url, "daemon back in")
+                            }
+                        }
                         Err(err) => {
-                            tracing::warn!(daemon = %e.url, error = %err, "daemon taken out")
+                            if self.1 == "upstream" {
+                                tracing::warn!(upstream = %e.url, error = %err, "upstream taken out")
+                            } else {
+                                tracing::warn!(daemon = %e.url, error = %err, "daemon taken out")
+                            }
                         }
                     }
                 }

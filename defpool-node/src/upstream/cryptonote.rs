@@ -114,7 +114,7 @@ impl CnUpstream {
         algos: Vec<String>,
         stop: watch::Receiver<bool>,
     ) -> Arc<CnUpstream> {
-        let health = HealthBoard::new(endpoints.iter().map(|e| e.raw_url.as_str()));
+        let health = HealthBoard::named("upstream", endpoints.iter().map(|e| e.raw_url.as_str()));
         let upstream = Arc::new(CnUpstream {
             endpoints,
             settings,

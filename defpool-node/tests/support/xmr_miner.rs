@@ -21,6 +21,9 @@ pub struct XmrMiner {
     pub jobs: Vec<Value>,
     vm: Option<(String, RandomxVm)>,
     next_nonce: u32,
+    /// The pool announced xmrig's `nicehash` extension: keep the top nonce byte of
+    /// the job's blob (a proxy's slot), as xmrig does.
+    pub nicehash: bool,
 }
 
 /// A share found by hashing.
@@ -53,6 +56,7 @@ impl XmrMiner {
             jobs: Vec::new(),
             vm: None,
             next_nonce: rand::random::<u32>() & 0x00ff_ffff,
+            nicehash: false,
         }
     }
 
@@ -107,6 +111,9 @@ impl XmrMiner {
             .await;
         if let Some(result) = r.get("result").filter(|v| !v.is_null()) {
             self.session = result["id"].as_str().map(String::from);
+            self.nicehash = result["extensions"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|x| x == "nicehash"));
             self.job = Some(result["job"].clone());
             self.jobs.push(result["job"].clone());
         }
@@ -154,8 +161,11 @@ impl XmrMiner {
         let mut blob = hex::decode(job["blob"].as_str().expect("blob")).expect("blob hex");
         let (_, vm) = self.vm.as_mut().expect("vm");
         for _ in 0..at_most {
-            let nonce = self.next_nonce.to_le_bytes();
+            let mut nonce = self.next_nonce.to_le_bytes();
             self.next_nonce = self.next_nonce.wrapping_add(1);
+            if self.nicehash {
+                nonce[3] = blob[42];
+            }
             blob[39..43].copy_from_slice(&nonce);
             let hash = vm.hash(&blob);
             if accept(&hash, target) {

@@ -1,0 +1,356 @@
+//! Proxy mode for Monero, with real components: an upstream DefPool node in pool
+//! mode on a regtest monerod, and a proxy node in front of it. Test miners (real
+//! RandomX, xmrig's protocol) connect to the proxy.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::monero::Monerod;
+use support::node::Node;
+use support::pool::{walletless_stratum_config, MINER_B, MINER_C, TOKEN};
+use support::xmr_miner::{error_message, XmrMiner};
+use support::{free_port, have_program, wait_until};
+
+const MINER: &str = "42ey1afDFnn4886T7196doS9GPMzexD9gXpsZJDwVjeRVdFCSoHnv7KPbBeGpzJBzHRCAs9UxqeoyFQMYbqSWYTfJJQAWDm";
+
+/// An upstream node: pool mode on `monerod`, every hash a share (difficulty 1).
+async fn upstream(dir: &std::path::Path, monerod: &Monerod) -> (Node, u16) {
+    let (api, port) = (free_port(), free_port());
+    let config = walletless_stratum_config(dir, api, port, &[&monerod.url], "", "");
+    std::fs::create_dir_all(dir).unwrap();
+    (Node::start(dir, &config, TOKEN, &[]).await, port)
+}
+
+fn proxy_config(
+    dir: &std::path::Path,
+    api: u16,
+    port: u16,
+    upstreams: &[u16],
+    extra: &str,
+) -> String {
+    let upstreams: String = upstreams
+        .iter()
+        .map(|p| {
+            format!("  [[coins.upstreams]]\n  url = \"stratum+tcp://127.0.0.1:{p}\"\n  login = \"{MINER_B}\"\n")
+        })
+        .collect();
+    format!(
+        r#"data_dir = "{data}"
+[api]
+listen = "127.0.0.1:{api}"
+admin_token = "{TOKEN}"
+[stratum]
+verify_threads = 1
+[proxy]
+credit_interval = "500ms"
+{extra}
+[[coins]]
+symbol = "XMR"
+network = "regtest"
+mode = "proxy"
+scheme = "pps"
+pool_address = "{MINER_B}"
+{upstreams}
+[[ports]]
+listen = "127.0.0.1:{port}"
+protocol = "sv1"
+coin = "XMR"
+difficulty = 1
+"#,
+        data = dir.join("data").display()
+    )
+}
+
+async fn proxy(dir: &std::path::Path, upstreams: &[u16], extra: &str) -> (Node, String) {
+    let (api, port) = (free_port(), free_port());
+    std::fs::create_dir_all(dir).unwrap();
+    let node = Node::start(
+        dir,
+        &proxy_config(dir, api, port, upstreams, extra),
+        TOKEN,
+        &[],
+    )
+    .await;
+    (node, format!("127.0.0.1:{port}"))
+}
+
+async fn report(node: &Node) -> Value {
+    node.get("/api/v1/proxy").await
+}
+
+/// Mines on the current job until one share is accepted by the proxy.
+async fn mine_one(miner: &mut XmrMiner) -> Value {
+    loop {
+        if let Some(share) = miner.find_share(None, 200) {
+            return miner.submit(&share).await;
+        }
+        // Pick up a newer job if one came.
+        let _ = tokio::time::timeout(Duration::from_millis(10), miner.read()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shares_and_blocks_flow_through_the_proxy_and_miners_are_credited_pps() {
+    if !have_program("monerod") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Network difficulty 20: about one share in twenty is a block.
+    let monerod = Monerod::start(dir.path(), 20).await;
+    let start_height = monerod.tip().await;
+    let (up, up_port) = upstream(&dir.path().join("up"), &monerod).await;
+    let (px, addr) = proxy(&dir.path().join("proxy"), &[up_port], "").await;
+
+    let mut miner = XmrMiner::connect(&addr).await;
+    let login = miner.login(&format!("{MINER}.rig1"), "x").await;
+    assert_eq!(error_message(&login), "", "{login}");
+    assert!(miner.nicehash, "the proxy announces nicehash: {login}");
+    let blob = hex::decode(miner.job.as_ref().unwrap()["blob"].as_str().unwrap()).unwrap();
+    let slot = blob[42];
+
+    // Bad shares are refused by the proxy itself and never reach the upstream.
+    let mut weak = miner.find_weak_share();
+    let r = miner
+        .call("submit", json!({"id": miner.session, "job_id": weak.job_id, "nonce": hex::encode(weak.nonce), "result": hex::encode([0u8; 32])}))
+        .await;
+    assert!(error_message(&r).contains("Invalid share"), "{r}");
+    weak.nonce[3] = slot.wrapping_add(1);
+    let r = miner.submit(&weak).await;
+    assert!(
+        error_message(&r).contains("Invalid nonce"),
+        "outside the slot: {r}"
+    );
+    let r = miner
+        .call("submit", json!({"id": miner.session, "job_id": "999", "nonce": "00000000", "result": hex::encode([0u8; 32])}))
+        .await;
+    assert!(error_message(&r).contains("Invalid job id"), "{r}");
+
+    // Good shares until the upstream records a block found through the proxy.
+    let mut accepted = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    let block = loop {
+        let r = mine_one(&mut miner).await;
+        assert_eq!(error_message(&r), "", "{r}");
+        accepted += 1;
+        let blocks = up.get("/api/v1/blocks").await;
+        if let Some(b) = blocks["items"].as_array().and_then(|b| b.first()).cloned() {
+            break b;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no block after {accepted} shares"
+        );
+    };
+    // The upstream credits the block to the proxy's account and the chain has it.
+    assert_eq!(block["finder"], MINER_B, "{block}");
+    let height = block["height"].as_u64().unwrap();
+    assert!(height > start_height);
+    let (hash, _) = monerod.block_at(height).await;
+    assert_eq!(block["hash"], hash);
+
+    // Every share the proxy accepted reached the upstream and was accepted there,
+    // and the proxy credits them PPS once it knows the network difficulty.
+    wait_until(
+        "upstream verdicts recorded",
+        Duration::from_secs(30),
+        || async {
+            let r = report(&px).await;
+            r["coins"][0]["accepted"].as_u64() == Some(accepted)
+        },
+    )
+    .await;
+    let r = report(&px).await;
+    let coin = &r["coins"][0];
+    assert_eq!(coin["rejected"], 0, "{r}");
+    assert_eq!(coin["lost"], 0, "{r}");
+    assert_eq!(coin["connections"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(coin["connections"][0]["miners"], 1);
+    // The upstream counted them for the proxy's account.
+    wait_until(
+        "upstream share records",
+        Duration::from_secs(30),
+        || async { valid_shares(&up, MINER_B).await >= accepted },
+    )
+    .await;
+    // PPS: every accepted share credited by its expected value, less the 1 % fee.
+    wait_until("PPS credits", Duration::from_secs(60), || async {
+        report(&px).await["coins"][0]["uncredited"] == 0
+    })
+    .await;
+    let r = report(&px).await;
+    let credited: u64 = r["coins"][0]["credited"]["atomic"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let fees: u64 = r["coins"][0]["fees"]["atomic"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(credited > 0 && fees > 0, "{r}");
+    assert_eq!(
+        fees,
+        (credited + fees) / 100,
+        "1 % of each share's value: {r}"
+    );
+    let balance = px.get(&format!("/api/v1/miners/{MINER}/balances")).await;
+    assert!(
+        balance.to_string().contains(&credited.to_string()),
+        "{balance}"
+    );
+    let audit = px.get("/api/v1/admin/audit").await;
+    assert_eq!(audit["ok"], true, "{audit}");
+    let _ = MINER_C;
+}
+
+async fn valid_shares(node: &Node, miner: &str) -> u64 {
+    let (status, body) = node
+        .request("GET", &format!("/api/v1/miners/{miner}"), None, None)
+        .await;
+    if status != 200 {
+        return 0;
+    }
+    let view = if body.is_array() {
+        body[0].clone()
+    } else {
+        body
+    };
+    view["valid_shares"].as_u64().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_miners_share_two_upstream_connections_without_overlapping_nonces() {
+    if !have_program("monerod") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let monerod = Monerod::start(dir.path(), 1_000_000).await;
+    let (_up, up_port) = upstream(&dir.path().join("up"), &monerod).await;
+    let (px, addr) = proxy(&dir.path().join("proxy"), &[up_port], "").await;
+
+    let mut miners = Vec::new();
+    let mut keys = HashSet::new();
+    for i in 0..300 {
+        let mut m = XmrMiner::connect(&addr).await;
+        let r = m.login(&format!("{MINER}.w{i}"), "x").await;
+        assert_eq!(error_message(&r), "", "miner {i}: {r}");
+        let job = m.job.clone().unwrap();
+        let blob = hex::decode(job["blob"].as_str().unwrap()).unwrap();
+        // A miner's nonce space: its connection's blob (which differs per upstream
+        // connection: another extra nonce in the coinbase) and its top nonce byte.
+        let mut space = blob.clone();
+        space[39..42].fill(0);
+        assert!(
+            keys.insert(space),
+            "miner {i} shares its nonce space with another"
+        );
+        miners.push(m);
+    }
+    let r = report(&px).await;
+    let connections = r["coins"][0]["connections"].as_array().unwrap().clone();
+    assert!(connections.len() >= 2, "{r}");
+    let held: u64 = connections
+        .iter()
+        .map(|c| c["miners"].as_u64().unwrap())
+        .sum();
+    assert_eq!(held, 300);
+    assert!(connections
+        .iter()
+        .all(|c| c["miners"].as_u64().unwrap() <= 256));
+
+    // Shares from miners on both connections are accepted upstream.
+    for i in [0usize, 255, 256, 299] {
+        let r = mine_one(&mut miners[i]).await;
+        assert_eq!(error_message(&r), "", "miner {i}: {r}");
+    }
+    wait_until("four verdicts", Duration::from_secs(30), || async {
+        report(&px).await["coins"][0]["accepted"].as_u64() == Some(4)
+    })
+    .await;
+    // A miner that leaves frees its slot for the next one.
+    drop(miners.pop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut m = XmrMiner::connect(&addr).await;
+    assert_eq!(error_message(&m.login(MINER, "x").await), "");
+    let r = report(&px).await;
+    assert_eq!(
+        r["coins"][0]["connections"].as_array().unwrap().len(),
+        connections.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_first_upstream_moves_miners_to_the_second_without_reconnecting_them() {
+    if !have_program("monerod") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let monerod = Monerod::start(dir.path(), 1_000_000).await;
+    let (mut first, first_port) = upstream(&dir.path().join("up1"), &monerod).await;
+    let (second, second_port) = upstream(&dir.path().join("up2"), &monerod).await;
+    let (px, addr) = proxy(&dir.path().join("proxy"), &[first_port, second_port], "").await;
+
+    let mut miner = XmrMiner::connect(&addr).await;
+    assert_eq!(error_message(&miner.login(MINER, "x").await), "");
+    let r = mine_one(&mut miner).await;
+    assert_eq!(error_message(&r), "", "{r}");
+    let r = report(&px).await;
+    assert!(
+        r["coins"][0]["connections"][0]["upstream"]
+            .as_str()
+            .unwrap()
+            .ends_with(&first_port.to_string()),
+        "{r}"
+    );
+
+    wait_until("the first upstream's verdict", Duration::from_secs(30), || async {
+        report(&px).await["coins"][0]["accepted"].as_u64() == Some(1)
+    })
+    .await;
+    first.kill9();
+    let killed = std::time::Instant::now();
+    // The miner's connection stays; a job from the second upstream arrives on it.
+    let before = miner.jobs.len();
+    loop {
+        let msg = miner
+            .read()
+            .await
+            .expect("the proxy kept the miner connected");
+        if msg["method"] == "job" && miner.jobs.len() > before {
+            break;
+        }
+    }
+    let moved_after = killed.elapsed();
+    assert!(
+        moved_after < Duration::from_secs(10),
+        "took {moved_after:?}"
+    );
+    let r = report(&px).await;
+    assert!(
+        r["coins"][0]["connections"][0]["upstream"]
+            .as_str()
+            .unwrap()
+            .ends_with(&second_port.to_string()),
+        "{r}"
+    );
+
+    // Shares on the new job are accepted by the second upstream.
+    let r = mine_one(&mut miner).await;
+    assert_eq!(error_message(&r), "", "{r}");
+    wait_until(
+        "the second upstream's verdict",
+        Duration::from_secs(30),
+        || async { report(&px).await["coins"][0]["accepted"].as_u64() == Some(2) },
+    )
+    .await;
+    wait_until(
+        "the second upstream's share record",
+        Duration::from_secs(30),
+        || async { valid_shares(&second, MINER_B).await >= 1 },
+    )
+    .await;
+}
