@@ -210,9 +210,15 @@ impl<W: MinerWrite> Session<W> {
                     if jobs_rx.is_none() {
                         if let Some(lease) = &self.lease {
                             let mut rx = lease.upstream.jobs();
-                            // The current job is sent by subscribe/authorize.
-                            rx.borrow_and_update();
+                            let current = rx.borrow_and_update().clone();
                             jobs_rx = Some(rx);
+                            // Subscribe/authorize sent the job current then; one that
+                            // came since is sent now.
+                            if let Some(job) = current.filter(|j| self.ready_for_jobs() && !self.was_sent(j)) {
+                                if let Err(e) = self.push_job(job, false).await {
+                                    return e;
+                                }
+                            }
                         }
                     }
                 }
@@ -239,6 +245,12 @@ impl<W: MinerWrite> Session<W> {
                 }
             }
         }
+    }
+
+    fn was_sent(&self, job: &BtcUpstreamJob) -> bool {
+        self.jobs
+            .back()
+            .is_some_and(|j| j.job.proxy_job_id == job.proxy_job_id)
     }
 
     fn ready_for_jobs(&self) -> bool {
@@ -615,7 +627,8 @@ impl<W: MinerWrite> Session<W> {
                 .await;
         };
         let job = self.jobs[index].job.clone();
-        if upstream.current().map(|c| c.generation) != Some(job.generation) {
+        // Not on the connection in use (or none is up): the upstream cannot take it.
+        if upstream.generation() != Some(job.generation) {
             return self
                 .reject(
                     id,

@@ -292,6 +292,12 @@ impl BtcUpstream {
         self.live.lock().ok()?.as_ref().map(|l| l.upstream)
     }
 
+    /// The connection in use, if connected: a job of another generation cannot be
+    /// submitted.
+    pub fn generation(&self) -> Option<u64> {
+        self.live.lock().ok()?.as_ref().map(|l| l.generation)
+    }
+
     /// The current connection's nonce space, if connected.
     pub fn space(&self) -> Option<Arc<NonceSpace>> {
         self.live.lock().ok()?.as_ref().map(|l| l.space.clone())
