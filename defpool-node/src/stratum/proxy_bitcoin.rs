@@ -933,6 +933,10 @@ mod tests {
                     pool.send(json!({"id": id, "error": null, "result": true}))
                         .await
                 }
+                "mining.configure" => {
+                    pool.send(json!({"id": id, "error": null, "result": {"version-rolling": true, "version-rolling.mask": "1fffe000"}}))
+                        .await
+                }
                 "mining.authorize" => {
                     pool.send(json!({"id": id, "error": null, "result": true}))
                         .await;
@@ -951,13 +955,15 @@ mod tests {
         en2_len: usize,
         difficulty: f64,
         low: bool,
+        version_bits: u32,
     ) -> (String, u32) {
         let work = StratumWork::from_notify(notify).unwrap();
         let target =
             PowAlgorithm::Scrypt.target_for_difficulty(Difficulty::new(difficulty).unwrap());
         let en2 = vec![0x5a; en2_len];
+        let version = work.version | version_bits;
         for nonce in 0u32.. {
-            let header = work.header(en1, &en2, work.version, work.ntime, nonce);
+            let header = work.header(en1, &en2, version, work.ntime, nonce);
             let hash = PowAlgorithm::Scrypt.hash_header(&header.to_bytes());
             if target.is_met_by(&hash) != low {
                 return (hex::encode(&en2), nonce);
@@ -973,7 +979,13 @@ mod tests {
         let work = StratumWork::from_notify(&notify).unwrap();
         let en2 = hex::decode(submit[2].as_str().unwrap()).unwrap();
         let u = |i: usize| u32::from_str_radix(submit[i].as_str().unwrap(), 16).unwrap();
-        let header = work.header(en1, &en2, work.version, u(3), u(4));
+        let version = match submit.get(5) {
+            Some(_) => {
+                defpool_core::share::bitcoin::rolled_version(work.version, u(5), 0x1fff_e000)
+            }
+            None => work.version,
+        };
+        let header = work.header(en1, &en2, version, u(3), u(4));
         let hash = PowAlgorithm::Scrypt.hash_header(&header.to_bytes());
         PowAlgorithm::Scrypt
             .target_for_difficulty(Difficulty::new(UPSTREAM_DIFFICULTY).unwrap())
@@ -987,7 +999,8 @@ mod tests {
         _stop: watch::Sender<bool>,
     }
 
-    async fn proxy(upstream_port: u16) -> Proxy {
+    async fn proxy(upstream_ports: &[u16], version_rolling: bool) -> Proxy {
+        let upstream_port = upstream_ports[0];
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let listen = port.local_addr().unwrap();
@@ -1020,21 +1033,27 @@ difficulty = 1
         let (sink, _) = ShareSink::start(store.clone(), 1024, 10, Duration::from_millis(20));
         let (recorder, _) = ProxyRecorder::start(store.clone(), Arc::new(|_| None));
         let (stop_tx, stop) = watch::channel(false);
-        let endpoints = vec![Endpoint {
-            url: UpstreamUrl {
-                host: "127.0.0.1".into(),
-                port: upstream_port,
-            },
-            raw_url: format!("stratum+tcp://127.0.0.1:{upstream_port}"),
-            login: format!("{MINER}.proxy"),
-            password: "x".into(),
-        }];
+        let endpoints: Vec<Endpoint> = upstream_ports
+            .iter()
+            .map(|&port| Endpoint {
+                url: UpstreamUrl {
+                    host: "127.0.0.1".into(),
+                    port,
+                },
+                raw_url: format!("stratum+tcp://127.0.0.1:{port}"),
+                login: format!("{MINER}.proxy"),
+                password: "x".into(),
+            })
+            .collect();
         let upstream_stop = stop.clone();
         let slots = SlotPool::new(SLOTS_PER_CONNECTION, move || {
             BtcUpstream::spawn(
                 endpoints.clone(),
-                UpstreamSettings::default(),
-                false,
+                UpstreamSettings {
+                    backoff_min: Duration::from_millis(50),
+                    ..UpstreamSettings::default()
+                },
+                version_rolling,
                 upstream_stop.clone(),
             )
         });
@@ -1096,7 +1115,7 @@ difficulty = 1
     async fn miners_share_one_upstream_connection_and_their_shares_check_out_upstream() {
         let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let upstream_port = upstream.local_addr().unwrap().port();
-        let proxy = proxy(upstream_port).await;
+        let proxy = proxy(&[upstream_port], false).await;
 
         let first_miner = tokio::spawn(miner(proxy.port, "rig1"));
         let (s, _) = upstream.accept().await.unwrap();
@@ -1133,7 +1152,7 @@ difficulty = 1
         assert_ne!(notify_a.job_id, "up-1", "miners see the proxy's job id");
 
         // A valid share: answered at once, forwarded, checked by the upstream.
-        let (en2, nonce) = find_share(&notify_a, &a.en1, a.en2_len, UPSTREAM_DIFFICULTY, false);
+        let (en2, nonce) = find_share(&notify_a, &a.en1, a.en2_len, UPSTREAM_DIFFICULTY, false, 0);
         let submit = json!([
             format!("{MINER}.rig1"),
             notify_a.job_id,
@@ -1164,7 +1183,7 @@ difficulty = 1
         let r = a.peer.call(4, "mining.submit", submit.clone()).await;
         assert_eq!(r["error"][0], 22, "{r}");
         let (en2_low, nonce_low) =
-            find_share(&notify_a, &a.en1, a.en2_len, UPSTREAM_DIFFICULTY, true);
+            find_share(&notify_a, &a.en1, a.en2_len, UPSTREAM_DIFFICULTY, true, 0);
         let r = a
             .peer
             .call(
@@ -1206,7 +1225,7 @@ difficulty = 1
         );
         let notify_b: Notify = serde_json::from_value(n["params"].clone()).unwrap();
         assert!(notify_b.coinb1.ends_with("11223344"));
-        let (en2, nonce) = find_share(&notify_b, &b.en1, b.en2_len, UPSTREAM_DIFFICULTY, false);
+        let (en2, nonce) = find_share(&notify_b, &b.en1, b.en2_len, UPSTREAM_DIFFICULTY, false, 0);
         let r = b
             .peer
             .call(
@@ -1243,6 +1262,146 @@ difficulty = 1
                 break;
             }
             assert!(Instant::now() < deadline, "verdicts not recorded: {t:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A version-rolling miner behind the proxy: the upstream's mask is what the miner
+    /// gets, its rolled bits go upstream. Then the upstream dies: the proxy moves to
+    /// the second one, the miner keeps its connection and extranonce1 and gets a
+    /// clean job with the new upstream's extranonce1; a share on the dead upstream's
+    /// job is stale, one on the new job checks out upstream.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn version_rolling_and_failover_without_reconnecting_the_miner() {
+        let first = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let second = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ports = [
+            first.local_addr().unwrap().port(),
+            second.local_addr().unwrap().port(),
+        ];
+        let proxy = proxy(&ports, true).await;
+
+        let mut peer = Peer::new(TcpStream::connect(("127.0.0.1", proxy.port)).await.unwrap());
+        let configure = tokio::spawn(async move {
+            let r = peer
+                .call(
+                    1,
+                    "mining.configure",
+                    json!([["version-rolling"], {"version-rolling.mask": "ffffffff"}]),
+                )
+                .await;
+            (peer, r)
+        });
+        let (s, _) = first.accept().await.unwrap();
+        let mut pool = Peer::new(s);
+        upstream_handshake(&mut pool, "aabbccdd").await;
+        let job1 = job_params("first-1", true);
+        pool.send(
+            json!({"id": null, "method": "mining.set_difficulty", "params": [UPSTREAM_DIFFICULTY]}),
+        )
+        .await;
+        pool.send(json!({"id": null, "method": "mining.notify", "params": job1}))
+            .await;
+        let (mut peer, r) = configure.await.unwrap();
+        assert_eq!(r["result"]["version-rolling"], true, "{r}");
+        assert_eq!(
+            r["result"]["version-rolling.mask"], "1fffe000",
+            "the upstream's mask"
+        );
+        let r = peer.call(2, "mining.subscribe", json!([])).await;
+        let en1 = hex::decode(r["result"][1].as_str().unwrap()).unwrap();
+        let en2_len = r["result"][2].as_u64().unwrap() as usize;
+        let worker = format!("{MINER}.asic");
+        assert_eq!(
+            peer.call(3, "mining.authorize", json!([worker, "x"])).await["result"],
+            true
+        );
+        let n = peer.next_not("mining.set_difficulty").await;
+        let old: Notify = serde_json::from_value(n["params"].clone()).unwrap();
+
+        let (en2, nonce) = find_share(&old, &en1, en2_len, UPSTREAM_DIFFICULTY, false, 0x4000);
+        let share = json!([
+            worker,
+            old.job_id,
+            en2,
+            "5f5e1000",
+            format!("{nonce:08x}"),
+            "00004000"
+        ]);
+        assert_eq!(peer.call(4, "mining.submit", share).await["result"], true);
+        let up = pool.next().await;
+        assert_eq!(up["params"][5], "00004000", "{up}");
+        assert!(upstream_checks(
+            &job1,
+            &[0xaa, 0xbb, 0xcc, 0xdd],
+            &up["params"]
+        ));
+        pool.send(json!({"id": up["id"], "result": true, "error": null}))
+            .await;
+
+        // The first upstream dies; the second takes over.
+        drop(pool);
+        let (s, _) = second.accept().await.unwrap();
+        let mut pool = Peer::new(s);
+        upstream_handshake(&mut pool, "99887766").await;
+        let job2 = job_params("second-1", false);
+        pool.send(
+            json!({"id": null, "method": "mining.set_difficulty", "params": [UPSTREAM_DIFFICULTY]}),
+        )
+        .await;
+        pool.send(json!({"id": null, "method": "mining.notify", "params": job2}))
+            .await;
+        let n = peer.next_not("mining.set_difficulty").await;
+        assert_eq!(
+            n["method"], "mining.notify",
+            "no set_extranonce, no reconnect: {n}"
+        );
+        let new: Notify = serde_json::from_value(n["params"].clone()).unwrap();
+        assert!(
+            new.clean_jobs,
+            "a new upstream's first job is clean for the miner"
+        );
+        assert!(new.coinb1.ends_with("99887766"));
+
+        let (en2, nonce) = find_share(&old, &en1, en2_len, UPSTREAM_DIFFICULTY, false, 0x6000);
+        let stale = json!([
+            worker,
+            old.job_id,
+            en2,
+            "5f5e1000",
+            format!("{nonce:08x}"),
+            "00006000"
+        ]);
+        assert_eq!(peer.call(5, "mining.submit", stale).await["error"][0], 21);
+        let (en2, nonce) = find_share(&new, &en1, en2_len, UPSTREAM_DIFFICULTY, false, 0x2000);
+        let share = json!([
+            worker,
+            new.job_id,
+            en2,
+            "5f5e1000",
+            format!("{nonce:08x}"),
+            "00002000"
+        ]);
+        assert_eq!(peer.call(6, "mining.submit", share).await["result"], true);
+        let up = pool.next().await;
+        assert_eq!(up["params"][1], "second-1");
+        assert!(upstream_checks(
+            &job2,
+            &[0x99, 0x88, 0x77, 0x66],
+            &up["params"]
+        ));
+        pool.send(json!({"id": up["id"], "result": true, "error": null}))
+            .await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while proxy
+            .store
+            .proxy_totals("LTC", None)
+            .await
+            .unwrap()
+            .accepted
+            < 2
+        {
+            assert!(Instant::now() < deadline, "verdicts not recorded");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
