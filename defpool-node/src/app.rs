@@ -149,10 +149,28 @@ pub async fn run_live(live: LiveConfig, events: EventHub) -> anyhow::Result<()> 
     // Proxy mode: verdicts of forwarded shares, and PPS crediting per proxy coin.
     let mut proxy_tasks = Vec::new();
     let recorder = if config.coins.iter().any(|c| c.mode == Mode::Proxy) {
-        let network: NetworkSource = Arc::new(|_| None);
+        // Network difficulty and reward from the proxy coins' own daemons, when
+        // configured; never used past five poll periods.
+        let daemon_network = crate::accounting::pps::DaemonNetwork::default();
+        let poll = config.intervals.profit_monitor;
+        let network: NetworkSource = daemon_network.source(poll * 5);
         let (recorder, task) = ProxyRecorder::start(store.clone(), network.clone());
         proxy_tasks.push(task);
         for coin in config.coins.iter().filter(|c| c.mode == Mode::Proxy) {
+            if coin.spec().family == Family::Monero && !coin.daemons.is_empty() {
+                let daemons = coin
+                    .daemons
+                    .iter()
+                    .map(|d| MoneroDaemon::new(&d.url))
+                    .collect::<Result<Vec<_>, _>>()
+                    .with_context(|| format!("daemons of {}", coin.spec().symbol))?;
+                proxy_tasks.push(tokio::spawn(daemon_network.clone().run_monero(
+                    coin.spec().symbol.to_string(),
+                    daemons,
+                    poll,
+                    stop_rx.clone(),
+                )));
+            }
             proxy_tasks.push(tokio::spawn(crate::accounting::pps::run_crediting(
                 store.clone(),
                 coin.clone(),

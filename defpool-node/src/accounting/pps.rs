@@ -129,3 +129,71 @@ pub async fn run_crediting(
         }
     }
 }
+
+/// Network difficulty and block reward of proxy coins, read from their daemons
+/// (`get_info` and the last block's header) and kept fresh for [`NetworkSource`]. Data older than
+/// `max_age` is never handed out: shares then wait for fresh data.
+#[derive(Clone, Default)]
+pub struct DaemonNetwork {
+    latest: Arc<
+        std::sync::RwLock<std::collections::BTreeMap<String, (NetworkAtShare, std::time::Instant)>>,
+    >,
+}
+
+impl DaemonNetwork {
+    pub fn source(&self, max_age: Duration) -> NetworkSource {
+        let latest = self.latest.clone();
+        Arc::new(move |coin| {
+            let map = latest.read().ok()?;
+            let (n, at) = map.get(coin)?;
+            (at.elapsed() <= max_age).then_some(*n)
+        })
+    }
+
+    /// Polls `daemons` of a Monero proxy coin every `period` until `stop`.
+    pub async fn run_monero(
+        self,
+        coin: String,
+        daemons: Vec<crate::daemon::MoneroDaemon>,
+        period: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut failing = false;
+        loop {
+            let mut got = None;
+            for d in &daemons {
+                // get_info's difficulty is the next block's (what a share now works
+                // towards); the reward is the last block's, a close estimate.
+                let read = async {
+                    Ok::<_, crate::daemon::RpcError>((
+                        d.get_info().await?,
+                        d.last_block_header().await?,
+                    ))
+                };
+                match read.await {
+                    Ok((info, h)) if info.difficulty > 0 && h.reward > 0 => {
+                        got = Some(NetworkAtShare {
+                            difficulty: info.difficulty as f64,
+                            block_reward: defpool_core::Amount::from_atomic(h.reward),
+                        });
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        if !failing {
+                            tracing::warn!(coin = %coin, daemon = %d.url(), error = %e, "cannot read network difficulty for PPS");
+                        }
+                    }
+                }
+            }
+            failing = got.is_none();
+            if let (Some(n), Ok(mut map)) = (got, self.latest.write()) {
+                map.insert(coin.clone(), (n, std::time::Instant::now()));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                r = stop.changed() => if r.is_err() || *stop.borrow() { return },
+            }
+        }
+    }
+}
