@@ -402,3 +402,120 @@ async fn killing_the_first_upstream_moves_miners_to_the_second_without_reconnect
     )
     .await;
 }
+
+/// A scripted upstream that misbehaves on purpose: garbage lines, a job that cannot be
+/// parsed, an answer to a request it was never sent, a rejection, and a connection
+/// dropped while a share waits for its verdict; then it accepts the reconnect.
+async fn next(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>>,
+) -> Value {
+    let line = lines.next_line().await.unwrap().expect("a request");
+    serde_json::from_str::<Value>(&line).unwrap()
+}
+
+async fn misbehaving_upstream(listener: tokio::net::TcpListener) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let sample: Value = serde_json::from_str(include_str!(
+        "../../../shared/samples/xmr_stub_login_response.json"
+    ))
+    .unwrap();
+    let job = sample["result"]["job"].clone();
+    for connection in 0..2 {
+        let (socket, _) = listener.accept().await.unwrap();
+        let (r, mut w) = socket.into_split();
+        let mut lines = BufReader::new(r).lines();
+        let login = next(&mut lines).await;
+        assert_eq!(login["method"], "login");
+        let mut job = job.clone();
+        job["job_id"] = json!(format!("job-{connection}"));
+        let reply = json!({"id": login["id"], "jsonrpc": "2.0", "error": null,
+            "result": {"id": "upstream-session", "job": job, "status": "OK"}});
+        w.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
+        if connection == 1 {
+            let submit = next(&mut lines).await;
+            assert_eq!(submit["params"]["job_id"], "job-1");
+            let ok = json!({"id": submit["id"], "error": null, "result": {"status": "OK"}});
+            w.write_all(format!("{ok}\n").as_bytes()).await.unwrap();
+            // Keep the connection open until the test ends.
+            let _ = lines.next_line().await;
+            return;
+        }
+        w.write_all(b"this is not json\n{\"method\":\"job\",\"params\":{\"blob\":\"zz\",\"job_id\":\"bad\",\"target\":\"ffffffff\"}}\n[1,2,3]\n")
+            .await
+            .unwrap();
+        // Share 1: an answer to an unknown id first, then a rejection.
+        let s1 = next(&mut lines).await;
+        let stray = json!({"id": 99999, "error": null, "result": {"status": "OK"}});
+        let reject = json!({"id": s1["id"], "result": null, "error": {"code": -1, "message": "Low difficulty share"}});
+        w.write_all(format!("{stray}\n{reject}\n").as_bytes())
+            .await
+            .unwrap();
+        // Share 2: accepted.
+        let s2 = next(&mut lines).await;
+        let ok = json!({"id": s2["id"], "error": null, "result": {"status": "OK"}});
+        w.write_all(format!("{ok}\n").as_bytes()).await.unwrap();
+        // Share 3: the connection drops before the verdict.
+        let s3 = next(&mut lines).await;
+        assert_eq!(s3["method"], "submit");
+        drop(w);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_upstream_input_neither_crashes_the_proxy_nor_loses_miner_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream_port = free_port();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", upstream_port))
+        .await
+        .unwrap();
+    let script = tokio::spawn(misbehaving_upstream(listener));
+    let (px, addr) = proxy(&dir.path().join("proxy"), &[upstream_port], "", "").await;
+
+    let mut miner = XmrMiner::connect(&addr).await;
+    let login = miner.login(MINER, "x").await;
+    assert_eq!(error_message(&login), "", "{login}");
+    assert_eq!(miner.job.as_ref().unwrap()["height"], 95);
+    // Three shares, each answered by the proxy at once whatever the upstream does.
+    for i in 0..3 {
+        let share = miner.find_share(None, 1).expect("difficulty 1");
+        let r = miner.submit(&share).await;
+        assert_eq!(error_message(&r), "", "share {i}: {r}");
+    }
+    // The proxy reconnects and the miner, still connected, gets the new job.
+    let before = miner.jobs.len();
+    while miner.jobs.len() == before {
+        miner
+            .read()
+            .await
+            .expect("the proxy kept the miner connected");
+    }
+    let share = miner.find_share(None, 1).expect("difficulty 1");
+    assert_eq!(error_message(&miner.submit(&share).await), "");
+    wait_until(
+        "every verdict recorded",
+        Duration::from_secs(30),
+        || async {
+            let c = report(&px).await["coins"][0].clone();
+            (
+                c["accepted"].as_u64(),
+                c["rejected"].as_u64(),
+                c["lost"].as_u64(),
+            ) == (Some(2), Some(1), Some(1))
+        },
+    )
+    .await;
+    let health = px.get("/api/v1/health").await;
+    let upstream = format!("upstream:XMR:stratum+tcp://127.0.0.1:{upstream_port}");
+    let component = health["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == upstream.as_str())
+        .cloned();
+    assert_eq!(
+        component.map(|c| c["status"].clone()),
+        Some(json!("ok")),
+        "{health}"
+    );
+    script.abort();
+}

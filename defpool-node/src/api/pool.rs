@@ -44,7 +44,7 @@ pub(crate) async fn health_of(s: &AppState) -> Health {
         if let Some(source) = s.sources.get(symbol) {
             for d in source.health() {
                 components.push(ComponentHealth {
-                    name: format!("template:{symbol}:{}", d.url),
+                    name: format!("{}:{symbol}:{}", source.health_kind(), d.url),
                     status: if d.ok { "ok" } else { "down" }.into(),
                     detail: d.detail,
                 });

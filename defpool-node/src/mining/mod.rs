@@ -42,6 +42,14 @@ impl JobSource {
         }
     }
 
+    /// What [`JobSource::health`] lists: daemons giving templates, or upstreams.
+    pub fn health_kind(&self) -> &'static str {
+        match self {
+            JobSource::Monero(_) | JobSource::Bitcoin(_) => "template",
+            JobSource::MoneroProxy(_) => "upstream",
+        }
+    }
+
     /// Proxy mode: height of the newest upstream job and when it came.
     pub fn upstream_job(&self) -> Option<(u64, std::time::Instant)> {
         match self {
