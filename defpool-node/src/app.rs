@@ -27,7 +27,9 @@ use crate::payout::bitcoin_wallet::BitcoinWallet;
 use crate::payout::monero_wallet::MoneroWallet;
 use crate::payout::{PayoutProcessor, Wallet};
 use crate::store::Store;
+use crate::stratum::proxy_bitcoin::ProxyBitcoinWork;
 use crate::stratum::{self, BitcoinWork, MoneroWork, PortContext, ProxyMoneroWork, StratumShared};
+use crate::upstream::bitcoin::BtcUpstream;
 use crate::upstream::cryptonote::CnUpstream;
 use crate::upstream::slots::SlotPool;
 use crate::upstream::Endpoint;
@@ -307,11 +309,9 @@ async fn start_stratum(
             format!("ports[{i}].coin: profit switching (\"auto\") is not available in this version")
         })?;
         let spec = coin.spec();
-        if port.protocol != Protocol::Sv1
-            || (coin.mode == Mode::Proxy && spec.family != Family::Monero)
-        {
+        if port.protocol != Protocol::Sv1 {
             anyhow::bail!(
-                "ports[{i}]: this version serves sv1 only, and proxy mode for Monero only ({} {:?} {:?} is not available yet)",
+                "ports[{i}]: this version serves sv1 only ({} {:?} {:?} is not available yet)",
                 spec.symbol,
                 port.protocol,
                 coin.mode
@@ -361,6 +361,50 @@ async fn start_stratum(
                 })
             };
         }
+        if coin.mode == Mode::Proxy && spec.family == Family::Bitcoin {
+            let slots = match sources.get(spec.symbol) {
+                Some(JobSource::BitcoinProxy(s)) => s.clone(),
+                _ => {
+                    let endpoints = coin
+                        .upstreams
+                        .iter()
+                        .map(Endpoint::from_config)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(anyhow::Error::msg)
+                        .with_context(|| format!("upstreams of {}", spec.symbol))?;
+                    let settings = config.proxy.upstream_settings();
+                    let upstream_stop = stop.clone();
+                    let per_connection = config
+                        .proxy
+                        .miners_per_connection
+                        .unwrap_or(stratum::proxy_bitcoin::SLOTS_PER_CONNECTION)
+                        .min(stratum::proxy_bitcoin::SLOTS_PER_CONNECTION);
+                    let slots = SlotPool::new(per_connection, move || {
+                        BtcUpstream::spawn(
+                            endpoints.clone(),
+                            settings.clone(),
+                            true,
+                            upstream_stop.clone(),
+                        )
+                    });
+                    sources.insert(
+                        spec.symbol.to_string(),
+                        JobSource::BitcoinProxy(slots.clone()),
+                    );
+                    slots
+                }
+            };
+            let recorder = recorder
+                .clone()
+                .context("proxy mode needs the proxy share recorder")?;
+            let ctx = context!(ProxyBitcoinWork {
+                slots,
+                recorder,
+                verdict_timeout: config.proxy.verdict_timeout,
+            });
+            tasks.push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
+            continue;
+        }
         if coin.mode == Mode::Proxy {
             let slots = match sources.get(spec.symbol) {
                 Some(JobSource::MoneroProxy(s)) => s.clone(),
@@ -374,7 +418,8 @@ async fn start_stratum(
                         .with_context(|| format!("upstreams of {}", spec.symbol))?;
                     let settings = config.proxy.upstream_settings();
                     let upstream_stop = stop.clone();
-                    let slots = SlotPool::new(config.proxy.miners_per_connection, move || {
+                    let per_connection = config.proxy.miners_per_connection.unwrap_or(256).min(256);
+                    let slots = SlotPool::new(per_connection, move || {
                         CnUpstream::spawn(
                             endpoints.clone(),
                             settings.clone(),
@@ -575,7 +620,7 @@ async fn announce_templates(
                 None => (0, 0.0),
             },
             // An upstream job carries no network difficulty.
-            JobSource::MoneroProxy(_) => match source.upstream_job() {
+            JobSource::MoneroProxy(_) | JobSource::BitcoinProxy(_) => match source.upstream_job() {
                 Some((height, _)) => (height, 0.0),
                 None => (0, 0.0),
             },

@@ -138,9 +138,11 @@ pub struct ProxyConfig {
     /// Longest wait between rounds of reconnect attempts once every upstream failed.
     #[serde(with = "humantime_serde_compat")]
     pub backoff_max: Duration,
-    /// Miners per upstream connection (CryptoNote: at most 256, one per value of the
-    /// top nonce byte).
-    pub miners_per_connection: usize,
+    /// Miners per upstream connection; by default the most the dialect allows
+    /// (CryptoNote 256, one per value of the top nonce byte; Bitcoin 65,536, one per
+    /// 2-byte extranonce2 prefix). CryptoNote caps a larger value at 256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub miners_per_connection: Option<usize>,
     /// How often accepted proxy shares are credited PPS.
     #[serde(with = "humantime_serde_compat")]
     pub credit_interval: Duration,
@@ -156,7 +158,7 @@ impl Default for ProxyConfig {
             reject_window: 50,
             max_reject_percent: 50,
             backoff_max: Duration::from_secs(60),
-            miners_per_connection: 256,
+            miners_per_connection: None,
             credit_interval: Duration::from_secs(10),
         }
     }
@@ -625,14 +627,13 @@ impl Config {
                 "must be at least 1".into(),
             );
         }
-        if !(1..=256).contains(&self.proxy.miners_per_connection) {
-            push(
-                "proxy.miners_per_connection".into(),
-                format!(
-                    "must be 1 to 256 (one miner per value of the top nonce byte), got {}",
-                    self.proxy.miners_per_connection
-                ),
-            );
+        if let Some(n) = self.proxy.miners_per_connection {
+            if !(1..=65_536).contains(&n) {
+                push(
+                    "proxy.miners_per_connection".into(),
+                    format!("must be 1 to 65536, got {n}"),
+                );
+            }
         }
         if self.proxy.max_reject_percent > 100 {
             push(

@@ -253,14 +253,16 @@ async fn snapshot(s: &AppState, scope: &Scope) -> Result<Snapshot, ApiError> {
                     ),
                     None => (None, None, None),
                 },
-                Some(proxy @ JobSource::MoneroProxy(_)) => match proxy.upstream_job() {
-                    Some((height, at)) => (
-                        Some(height),
-                        None,
-                        Some(now_ms() - at.elapsed().as_millis() as i64),
-                    ),
-                    None => (None, None, None),
-                },
+                Some(proxy @ (JobSource::MoneroProxy(_) | JobSource::BitcoinProxy(_))) => {
+                    match proxy.upstream_job() {
+                        Some((height, at)) => (
+                            Some(height),
+                            None,
+                            Some(now_ms() - at.elapsed().as_millis() as i64),
+                        ),
+                        None => (None, None, None),
+                    }
+                }
                 None => (None, None, None),
             };
             CoinState {

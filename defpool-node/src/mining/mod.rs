@@ -12,6 +12,7 @@ pub use verifier::RandomxVerifier;
 use std::sync::Arc;
 
 use crate::daemon::DaemonHealth;
+use crate::upstream::bitcoin::BtcUpstream;
 use crate::upstream::cryptonote::CnUpstream;
 use crate::upstream::slots::SlotPool;
 
@@ -22,6 +23,8 @@ pub enum JobSource {
     Bitcoin(Arc<BitcoinSource>),
     /// Proxy mode: upstream connections shared by nonce slots.
     MoneroProxy(Arc<SlotPool<CnUpstream>>),
+    /// Proxy mode, Bitcoin dialect: upstream connections shared by extranonce slots.
+    BitcoinProxy(Arc<SlotPool<BtcUpstream>>),
 }
 
 impl JobSource {
@@ -30,15 +33,18 @@ impl JobSource {
         match self {
             JobSource::Monero(s) => s.health(),
             JobSource::Bitcoin(s) => s.health(),
-            JobSource::MoneroProxy(slots) => {
-                let connections = slots.connections();
-                match connections.first() {
-                    // Every connection walks the same upstream list; the first one
-                    // shows where the others are too.
-                    Some((upstream, _)) => upstream.health(),
-                    None => Vec::new(),
-                }
-            }
+            // Every connection walks the same upstream list; the first one shows
+            // where the others are too.
+            JobSource::MoneroProxy(slots) => slots
+                .connections()
+                .first()
+                .map(|(u, _)| u.health())
+                .unwrap_or_default(),
+            JobSource::BitcoinProxy(slots) => slots
+                .connections()
+                .first()
+                .map(|(u, _)| u.health())
+                .unwrap_or_default(),
         }
     }
 
@@ -46,7 +52,7 @@ impl JobSource {
     pub fn health_kind(&self) -> &'static str {
         match self {
             JobSource::Monero(_) | JobSource::Bitcoin(_) => "template",
-            JobSource::MoneroProxy(_) => "upstream",
+            JobSource::MoneroProxy(_) | JobSource::BitcoinProxy(_) => "upstream",
         }
     }
 
@@ -54,6 +60,12 @@ impl JobSource {
     pub fn upstream_job(&self) -> Option<(u64, std::time::Instant)> {
         match self {
             JobSource::MoneroProxy(slots) => slots
+                .connections()
+                .iter()
+                .filter_map(|(u, _)| u.current())
+                .max_by_key(|j| j.received)
+                .map(|j| (j.height, j.received)),
+            JobSource::BitcoinProxy(slots) => slots
                 .connections()
                 .iter()
                 .filter_map(|(u, _)| u.current())
