@@ -464,6 +464,13 @@ pub struct ProxyCoinView {
     /// upstream is expected to pay for the accepted shares.
     pub credited: CoinAmount,
     pub fees: CoinAmount,
+    /// Reconciliation: what the upstream is expected to have paid for the accepted
+    /// shares (credited + fees), against what the pool's wallet actually received
+    /// at `pool_address` (confirmed incoming transfers). `None` without a wallet or
+    /// when the wallet cannot be asked (`received_error` says why).
+    pub expected: CoinAmount,
+    pub received: Option<CoinAmount>,
+    pub received_error: Option<String>,
 }
 
 /// One upstream connection and the miners on it.

@@ -180,8 +180,28 @@ async fn litecoin_payouts_are_built_recorded_then_broadcast_once() {
             .unwrap()
             .atomic()
     };
-    assert_eq!(received(alice).await, 123_456_789, "paid exactly, once");
+    assert_eq!(
+        received(alice.clone()).await,
+        123_456_789,
+        "paid exactly, once"
+    );
     assert_eq!(received(bob).await, 100_000);
+
+    // Proxy reconciliation reads the same through the wallet client: payments in,
+    // never the pool's own block rewards.
+    let miners_wallet = BitcoinWallet::new(
+        &LTC,
+        &format!("{}/wallet/miners", node.url),
+        RPC_USER,
+        RPC_PASSWORD,
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        miners_wallet.received(&alice).await.unwrap().atomic(),
+        123_456_789
+    );
+    assert_eq!(wallet.received(&pool_address).await.unwrap().atomic(), 0);
 }
 
 async fn mempool_size(node: &Litecoind) -> u64 {

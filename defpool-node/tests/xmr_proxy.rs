@@ -237,6 +237,18 @@ async fn shares_and_blocks_flow_through_the_proxy_and_miners_are_credited_pps() 
         fees <= total / 100 && fees + accepted >= total / 100,
         "fees {fees} of {total}: {r}"
     );
+    // The reconciliation's expected side; this proxy has no wallet to ask.
+    let expected: u64 = r["coins"][0]["expected"]["atomic"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(expected, credited + fees);
+    assert_eq!(r["coins"][0]["received"], Value::Null);
+    assert!(r["coins"][0]["received_error"]
+        .as_str()
+        .unwrap()
+        .contains("no wallet"));
     let balance = px.get(&format!("/api/v1/miners/{MINER}/balances")).await;
     assert!(
         balance.to_string().contains(&credited.to_string()),

@@ -264,6 +264,20 @@ impl Wallet for BitcoinWallet {
             .map_err(|e| WalletError::Unavailable(e.to_string()))?;
         Ok(())
     }
+
+    async fn received(&self, address: &str) -> Result<Amount, WalletError> {
+        // Coinbase outputs are not counted by getreceivedbyaddress unless asked
+        // (include_immature_coinbase defaults to false).
+        let v: Value = self
+            .call("getreceivedbyaddress", json!([address, 1]))
+            .await
+            .map_err(|e| WalletError::Unavailable(e.to_string()))?;
+        let coins = v.as_f64().ok_or_else(|| {
+            WalletError::Unavailable(format!("getreceivedbyaddress answered {v}"))
+        })?;
+        Amount::from_decimal(&format!("{coins:.8}"), 8)
+            .map_err(|e| WalletError::Unavailable(format!("getreceivedbyaddress: {e}")))
+    }
 }
 
 #[cfg(test)]

@@ -321,11 +321,59 @@ impl Wallet for MoneroWallet {
             .map_err(classify_read)?;
         Ok(())
     }
+
+    async fn received(&self, address: &str) -> Result<Amount, WalletError> {
+        let r: serde_json::Value = self
+            .rpc
+            .call(
+                "/json_rpc",
+                "get_transfers",
+                json!({"in": true, "all_accounts": true}),
+            )
+            .await
+            .map_err(classify_read)?;
+        sum_received(&r, address)
+    }
+}
+
+/// Σ confirmed incoming transfers (`type` "in", not "block") to `address` in a
+/// `get_transfers` result.
+fn sum_received(result: &serde_json::Value, address: &str) -> Result<Amount, WalletError> {
+    let mut total: u128 = 0;
+    for t in result["in"].as_array().into_iter().flatten() {
+        if t["type"] == "in" && t["address"] == address {
+            let amount = t["amount"].as_u64().ok_or_else(|| {
+                WalletError::Unavailable(format!("get_transfers: transfer without an amount: {t}"))
+            })?;
+            total += u128::from(amount);
+        }
+    }
+    u64::try_from(total)
+        .map(Amount::from_atomic)
+        .map_err(|_| WalletError::Unavailable("received total overflows u64".into()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn received_counts_incoming_transfers_to_the_address_only() {
+        let sample: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../../shared/samples/xmr_wallet_get_transfers_in.json"
+        ))
+        .unwrap();
+        let result = &sample["result"];
+        let address = result["in"][0]["address"].as_str().unwrap();
+        // The capture holds block rewards only: they are not payments received.
+        assert_eq!(sum_received(result, address).unwrap(), Amount::ZERO);
+        let mut paid = result.clone();
+        paid["in"][0]["type"] = json!("in");
+        paid["in"][1]["type"] = json!("in");
+        paid["in"][1]["address"] = json!("someone else");
+        let first = result["in"][0]["amount"].as_u64().unwrap();
+        assert_eq!(sum_received(&paid, address).unwrap().atomic(), first);
+    }
 
     fn remote(code: i64, message: &str) -> RpcError {
         RpcError::Remote {

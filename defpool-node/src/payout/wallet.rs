@@ -84,4 +84,8 @@ pub trait Wallet: Send + Sync {
 
     /// Whether the wallet answers.
     async fn check(&self) -> Result<(), WalletError>;
+
+    /// Everything `address` of this wallet has received in confirmed transactions,
+    /// block rewards excluded: in proxy mode, what upstream pools paid.
+    async fn received(&self, address: &str) -> Result<Amount, WalletError>;
 }
