@@ -304,6 +304,8 @@ async fn start_stratum(
         RandomxModeConfig::Full => RandomxMode::Full,
     };
     let mut verifier: Option<Arc<RandomxVerifier>> = None;
+    // Daemon sources for `solo:` miners on proxy ports, one per coin.
+    let mut solo_sources: BTreeMap<String, Arc<MoneroSource>> = BTreeMap::new();
     for (i, port) in config.ports.iter().enumerate() {
         let coin = config.coin(&port.coin).with_context(|| {
             format!("ports[{i}].coin: profit switching (\"auto\") is not available in this version")
@@ -440,11 +442,52 @@ async fn start_stratum(
             let recorder = recorder
                 .clone()
                 .context("proxy mode needs the proxy share recorder")?;
+            // `solo:` miners on this port mine from the coin's own daemons.
+            let solo = if coin.daemons.is_empty() {
+                None
+            } else {
+                let source = match solo_sources.get(spec.symbol) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let daemons = coin
+                            .daemons
+                            .iter()
+                            .map(|d| MoneroDaemon::new(&d.url))
+                            .collect::<Result<Vec<_>, _>>()
+                            .with_context(|| format!("daemons of {}", spec.symbol))?;
+                        let source = MoneroSource::new(daemons, coin.pool_address.clone());
+                        tasks.push(tokio::spawn(source.clone().run(
+                            config.stratum.block_poll_interval,
+                            config.stratum.template_refresh,
+                            stop.clone(),
+                        )));
+                        solo_sources.insert(spec.symbol.to_string(), source.clone());
+                        source
+                    }
+                };
+                let mut solo_port = port.clone();
+                solo_port.solo = true;
+                Some(Arc::new(PortContext {
+                    port: solo_port,
+                    coin: coin.clone(),
+                    settings: config.stratum.clone(),
+                    vardiff: vardiff.clone(),
+                    work: MoneroWork {
+                        source,
+                        verifier: verifier.clone(),
+                    },
+                    sink: sink.clone(),
+                    shared: shared.clone(),
+                    tls: None,
+                    events: events.clone(),
+                }))
+            };
             let ctx = context!(ProxyMoneroWork {
                 slots,
                 verifier,
                 recorder,
                 verdict_timeout: config.proxy.verdict_timeout,
+                solo,
             });
             tasks.push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
             continue;

@@ -256,6 +256,32 @@ async fn shares_and_blocks_flow_through_the_proxy_and_miners_are_credited_pps() 
     );
     let audit = px.get("/api/v1/admin/audit").await;
     assert_eq!(audit["ok"], true, "{audit}");
+
+    // The same port serves a solo miner from the proxy's own daemon: its block is
+    // found by the proxy node and named for the miner.
+    let mut solo = XmrMiner::connect(&addr).await;
+    let login = solo.login(&format!("solo:{MINER}.solo1"), "x").await;
+    assert_eq!(error_message(&login), "", "{login}");
+    assert!(
+        !solo.nicehash,
+        "a daemon job, not an upstream slot: {login}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    let solo_block = loop {
+        let r = mine_one(&mut solo).await;
+        assert_eq!(error_message(&r), "", "{r}");
+        let blocks = px.get("/api/v1/blocks").await;
+        if let Some(b) = blocks["items"].as_array().and_then(|b| b.first()).cloned() {
+            break b;
+        }
+        assert!(std::time::Instant::now() < deadline, "no solo block");
+    };
+    assert_eq!(solo_block["finder"], MINER, "{solo_block}");
+    assert_eq!(solo_block["mode"], "solo", "{solo_block}");
+    let (hash, _) = monerod
+        .block_at(solo_block["height"].as_u64().unwrap())
+        .await;
+    assert_eq!(solo_block["hash"], hash);
     let _ = MINER_C;
 }
 

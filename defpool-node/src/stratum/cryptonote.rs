@@ -128,29 +128,65 @@ pub fn run_session<R: MinerRead, W: MinerWrite>(
     // Built before the future, not in it: an async fn keeps its arguments for its
     // whole life next to the session they were moved into, and every idle session
     // would carry that copy.
-    let id = ctx.shared.session_id();
-    let mut extra_nonce = [0u8; RESERVE_SIZE];
-    extra_nonce[..4].copy_from_slice(&ctx.shared.extra_nonce().to_le_bytes());
-    let mut session = Session {
-        peer,
-        id,
-        identity: None,
-        extra_nonce,
-        jobs: RecentJobs::default(),
-        next_job_id: 1,
-        difficulty: ctx.port.difficulty,
-        vardiff: None,
-        current_height: 0,
-        verified_valid: 0,
-        invalid_shares: 0,
-        bad_window_start: Instant::now(),
-        bad_in_window: 0,
-        writer,
-        ctx,
-    };
+    let mut session = Session::new(peer, ctx, writer);
+    let pending = LineBuffer::new(session.ctx.settings.max_line_bytes);
     async move {
-        let end = session.run(&mut reader, stop).await;
-        let _span = session.span().entered();
+        let end = session.run(&mut reader, stop, pending).await;
+        session.finish(end)
+    }
+}
+
+/// Takes over a connection another session started (a `solo:` miner on a proxy port
+/// is mined from the daemon): handles `lines`, the complete lines already read
+/// (the login first), then serves the miner as [`run_session`] does.
+pub async fn run_handed_over<R: MinerRead, W: MinerWrite>(
+    mut reader: R,
+    writer: W,
+    peer: SocketAddr,
+    ctx: Arc<PortContext<MoneroWork>>,
+    stop: watch::Receiver<bool>,
+    lines: Vec<u8>,
+    pending: LineBuffer,
+) -> W {
+    let mut session = Session::new(peer, ctx, writer);
+    for line in lines.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let span = session.span();
+        if let Err(end) = Box::pin(session.handle_line(line).instrument(span)).await {
+            return session.finish(end);
+        }
+    }
+    let end = session.run(&mut reader, stop, pending).await;
+    session.finish(end)
+}
+
+impl<W: MinerWrite> Session<W> {
+    fn new(peer: SocketAddr, ctx: Arc<PortContext<MoneroWork>>, writer: W) -> Self {
+        let id = ctx.shared.session_id();
+        let mut extra_nonce = [0u8; RESERVE_SIZE];
+        extra_nonce[..4].copy_from_slice(&ctx.shared.extra_nonce().to_le_bytes());
+        Session {
+            peer,
+            id,
+            identity: None,
+            extra_nonce,
+            jobs: RecentJobs::default(),
+            next_job_id: 1,
+            difficulty: ctx.port.difficulty,
+            vardiff: None,
+            current_height: 0,
+            verified_valid: 0,
+            invalid_shares: 0,
+            bad_window_start: Instant::now(),
+            bad_in_window: 0,
+            writer,
+            ctx,
+        }
+    }
+
+    /// Logs why the session ended and gives back the writer.
+    fn finish(self, end: End) -> W {
+        let _span = self.span().entered();
         let reason = match &end {
             End::Closed => "closed by the miner",
             End::Reason(r) => r.as_str(),
@@ -159,20 +195,22 @@ pub fn run_session<R: MinerRead, W: MinerWrite>(
             End::Closed => tracing::debug!("session closed by the miner"),
             End::Reason(ref r) => tracing::info!(reason = %r, "session closed"),
         }
-        if let Some(i) = &session.identity {
-            session
-                .ctx
-                .miner_disconnected(&i.address, &i.worker, reason);
+        if let Some(i) = &self.identity {
+            self.ctx.miner_disconnected(&i.address, &i.worker, reason);
         }
-        session.writer
+        self.writer
     }
 }
 
 impl<W: MinerWrite> Session<W> {
-    async fn run<R: MinerRead>(&mut self, reader: &mut R, mut stop: watch::Receiver<bool>) -> End {
+    /// `pending` holds only an unfinished line between reads: empty (no heap) while idle.
+    async fn run<R: MinerRead>(
+        &mut self,
+        reader: &mut R,
+        mut stop: watch::Receiver<bool>,
+        mut pending: LineBuffer,
+    ) -> End {
         let mut jobs_rx = self.ctx.work.source.subscribe();
-        // Holds only an unfinished line between reads: empty (no heap) while idle.
-        let mut pending = LineBuffer::new(self.ctx.settings.max_line_bytes);
         let idle = self.ctx.settings.idle_timeout;
         // One timer for the session's life, pushed back on activity (re-arming a new
         // one per loop turn cost more than the rest of a job push).

@@ -254,6 +254,9 @@ pub struct ProxyMoneroWork {
     pub recorder: crate::accounting::ProxyRecorder,
     /// How long a forwarded share waits for the upstream's verdict.
     pub verdict_timeout: Duration,
+    /// `solo:` miners are mined from the coin's daemons by a pool-mode session on
+    /// the same port; `None` when the coin has no daemon.
+    pub solo: Option<Arc<PortContext<MoneroWork>>>,
 }
 
 /// A port's work and the dialect its sessions speak.

@@ -77,6 +77,14 @@ struct Session<W> {
 enum End {
     Closed,
     Reason(String),
+    /// A `solo:` miner: the daemon-fed session takes the connection over.
+    HandOver,
+}
+
+/// What a session that ends by handing over passes on.
+struct HandOver {
+    lines: Vec<u8>,
+    pending: LineBuffer,
 }
 
 /// Serves one miner until it leaves, misbehaves or the node stops.
@@ -102,11 +110,25 @@ pub fn run_session<R: MinerRead, W: MinerWrite>(
         ctx,
     };
     async move {
-        let end = session.run(&mut reader, stop).await;
+        let (end, handover) = session.run(&mut reader, stop.clone()).await;
+        if let (Some(h), Some(solo)) = (handover, session.ctx.work.solo.clone()) {
+            tracing::info!(peer = %session.peer, "solo miner on a proxy port: mined from the daemon");
+            return super::cryptonote::run_handed_over(
+                reader,
+                session.writer,
+                session.peer,
+                solo,
+                stop,
+                h.lines,
+                h.pending,
+            )
+            .await;
+        }
         let _span = session.span().entered();
         let reason = match &end {
             End::Closed => "closed by the miner".to_string(),
             End::Reason(r) => r.clone(),
+            End::HandOver => "handed over".to_string(),
         };
         tracing::info!(%reason, "proxy session closed");
         if let Some(i) = &session.identity {
@@ -123,7 +145,11 @@ impl<W: MinerWrite> Session<W> {
         tracing::info_span!("proxy_session", id = self.id, peer = %self.peer, port = %self.ctx.port.listen)
     }
 
-    async fn run<R: MinerRead>(&mut self, reader: &mut R, mut stop: watch::Receiver<bool>) -> End {
+    async fn run<R: MinerRead>(
+        &mut self,
+        reader: &mut R,
+        mut stop: watch::Receiver<bool>,
+    ) -> (End, Option<HandOver>) {
         let mut pending = LineBuffer::new(self.ctx.settings.max_line_bytes);
         let idle = self.ctx.settings.idle_timeout;
         let idle_timer = tokio::time::sleep(idle);
@@ -142,19 +168,29 @@ impl<W: MinerWrite> Session<W> {
                     let lines = match r {
                         Ok(Some(lines)) => lines,
                         Ok(None) => continue,
-                        Err(LineError::Closed) => return End::Closed,
+                        Err(LineError::Closed) => return (End::Closed, None),
                         Err(LineError::TooLong(n)) => {
                             let _ = self.send(&response_error(&Value::Null, -1, &format!("Request line longer than {n} bytes"))).await;
-                            return End::Reason(format!("line over {n} bytes"));
+                            return (End::Reason(format!("line over {n} bytes")), None);
                         }
-                        Err(e) => return End::Reason(e.to_string()),
+                        Err(e) => return (End::Reason(e.to_string()), None),
                     };
                     idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
-                    for line in lines.split(|b| *b == b'\n') {
-                        let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    let mut offset = 0;
+                    for raw in lines.split(|b| *b == b'\n') {
+                        let start = offset;
+                        offset += raw.len() + 1;
+                        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
                         let span = self.span();
-                        if let Err(end) = Box::pin(self.handle_line(line).instrument(span)).await {
-                            return end;
+                        match Box::pin(self.handle_line(line).instrument(span)).await {
+                            Ok(()) => {}
+                            // This line (the login) and the ones after it are the
+                            // daemon-fed session's to answer.
+                            Err(End::HandOver) => {
+                                let lines = lines[start..].to_vec();
+                                return (End::HandOver, Some(HandOver { lines, pending }));
+                            }
+                            Err(end) => return (end, None),
                         }
                     }
                     if jobs_rx.is_none() {
@@ -167,22 +203,22 @@ impl<W: MinerWrite> Session<W> {
                 }
                 ok = job_changed => {
                     if !ok {
-                        return End::Reason("upstream connection stopped".into());
+                        return (End::Reason("upstream connection stopped".into()), None);
                     }
                     let job = jobs_rx.as_mut().and_then(|rx| rx.borrow_and_update().clone());
                     if let Some(job) = job {
                         let message = self.job_for(job);
                         if let Err(e) = self.send(&job_notification(&message)).await {
-                            return e;
+                            return (e, None);
                         }
                     }
                 }
                 _ = &mut idle_timer => {
-                    return End::Reason(format!("idle for {}", humantime::format_duration(idle)));
+                    return (End::Reason(format!("idle for {}", humantime::format_duration(idle))), None);
                 }
                 r = stop.changed() => {
                     if r.is_err() || *stop.borrow() {
-                        return End::Reason("node shutting down".into());
+                        return (End::Reason("node shutting down".into()), None);
                     }
                 }
             }
@@ -281,6 +317,18 @@ impl<W: MinerWrite> Session<W> {
                 return Err(End::Reason(format!("bad login: {e}")));
             }
         };
+        if identity.solo || self.ctx.port.solo {
+            if self.ctx.work.solo.is_some() {
+                return Err(End::HandOver);
+            }
+            self.send(&response_error(
+                id,
+                -1,
+                "Solo mining is not available on this proxy port: the coin has no daemon",
+            ))
+            .await?;
+            return Err(End::Reason("solo miner without a daemon".into()));
+        }
         if let Err(e) = address::validate(
             self.ctx.coin.spec(),
             self.ctx.coin.network,
