@@ -173,6 +173,23 @@ pub async fn run_live(live: LiveConfig, events: EventHub) -> anyhow::Result<()> 
                     stop_rx.clone(),
                 )));
             }
+            if coin.spec().family == Family::Bitcoin && !coin.daemons.is_empty() {
+                let daemons = coin
+                    .daemons
+                    .iter()
+                    .map(|d| match &d.cookie_file {
+                        Some(cookie) => BitcoinDaemon::with_cookie_file(&d.url, cookie),
+                        None => BitcoinDaemon::new(&d.url, &d.user, &d.password),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .with_context(|| format!("daemons of {}", coin.spec().symbol))?;
+                proxy_tasks.push(tokio::spawn(daemon_network.clone().run_bitcoin(
+                    coin.spec(),
+                    daemons,
+                    poll,
+                    stop_rx.clone(),
+                )));
+            }
             proxy_tasks.push(tokio::spawn(crate::accounting::pps::run_crediting(
                 store.clone(),
                 coin.clone(),

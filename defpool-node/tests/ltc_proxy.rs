@@ -15,7 +15,7 @@ use support::btc_miner::BtcMiner;
 use support::litecoin::{LitecoinPair, Litecoind, RPC_PASSWORD, RPC_USER};
 use support::node::Node;
 use support::pool::TOKEN;
-use support::{free_port, wait_until};
+use support::{atomic, free_port, wait_until};
 
 /// An upstream node: pool mode on `ltc`. Regtest's network difficulty (2^-15) caps
 /// the share difficulty, so every share found through the proxy is a block.
@@ -59,12 +59,14 @@ difficulty = 0.0015
 }
 
 /// A proxy node mining on `upstreams` (in order) as `login`. 256 miners per
-/// upstream connection (the CryptoNote figure) so 300 miners need two.
+/// upstream connection (the CryptoNote figure) so 300 miners need two. It reads
+/// network difficulty and block reward (for PPS) from `ltc`.
 async fn proxy(
     dir: &std::path::Path,
     upstreams: &[u16],
     login: &str,
     pool_address: &str,
+    ltc: &Litecoind,
 ) -> (Node, String) {
     let (api, port) = (free_port(), free_port());
     std::fs::create_dir_all(dir).unwrap();
@@ -81,6 +83,8 @@ listen = "127.0.0.1:{api}"
 admin_token = "{TOKEN}"
 [stratum]
 ban_after_invalid_shares = 1000
+[intervals]
+profit_monitor = "1s"
 [proxy]
 credit_interval = "500ms"
 miners_per_connection = 256
@@ -90,6 +94,10 @@ network = "regtest"
 mode = "proxy"
 scheme = "pps"
 pool_address = "{pool_address}"
+  [[coins.daemons]]
+  url = "{url}"
+  user = "{RPC_USER}"
+  password = "{RPC_PASSWORD}"
 {upstreams}
 [[ports]]
 listen = "127.0.0.1:{port}"
@@ -97,7 +105,8 @@ protocol = "sv1"
 coin = "LTC"
 difficulty = 1
 "#,
-        data = dir.join("data").display()
+        data = dir.join("data").display(),
+        url = ltc.url,
     );
     (
         Node::start(dir, &config, TOKEN, &[]).await,
@@ -154,7 +163,7 @@ async fn valid_shares(node: &Node, miner: &str) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shares_and_blocks_flow_through_the_proxy_and_blocks_are_credited_upstream_to_the_proxy() {
+async fn shares_and_blocks_flow_through_the_proxy_and_miners_are_credited_pps() {
     let Some(pair) = LitecoinPair::start().await else {
         return;
     };
@@ -171,6 +180,7 @@ async fn shares_and_blocks_flow_through_the_proxy_and_blocks_are_credited_upstre
         &[up_port],
         &proxy_address,
         &proxy_address,
+        ltc,
     )
     .await;
 
@@ -263,6 +273,28 @@ async fn shares_and_blocks_flow_through_the_proxy_and_blocks_are_credited_upstre
         || async { valid_shares(&up, &proxy_address).await >= upstream_accepted },
     )
     .await;
+    // PPS: every accepted share credited by its expected value, less the fee.
+    wait_until("PPS credits", Duration::from_secs(60), || async {
+        report(&px).await["coins"][0]["uncredited"] == 0
+    })
+    .await;
+    let r = report(&px).await;
+    let coin = &r["coins"][0];
+    let (credited, fees) = (atomic(&coin["credited"]), atomic(&coin["fees"]));
+    // On regtest the upstream's share difficulty is the network's, so each accepted
+    // share is worth exactly one block reward, less the 1 % fee.
+    let reward = atomic(&block["reward"]);
+    assert_eq!(credited + fees, upstream_accepted * reward, "{r}");
+    assert_eq!(fees, (credited + fees) / 100, "{r}");
+    let balance = px
+        .get(&format!("/api/v1/miners/{miner_address}/balances"))
+        .await;
+    assert!(
+        balance.to_string().contains(&credited.to_string()),
+        "{balance}"
+    );
+    let audit = px.get("/api/v1/admin/audit").await;
+    assert_eq!(audit["ok"], true, "{audit}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -282,6 +314,7 @@ async fn three_hundred_miners_share_two_upstream_connections_without_overlapping
         &[up_port],
         &proxy_address,
         &proxy_address,
+        ltc,
     )
     .await;
 
@@ -340,6 +373,7 @@ async fn killing_the_first_upstream_moves_miners_to_the_second_without_reconnect
         &[first_port, second_port],
         &proxy_address,
         &proxy_address,
+        ltc,
     )
     .await;
 

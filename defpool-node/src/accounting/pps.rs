@@ -196,4 +196,57 @@ impl DaemonNetwork {
             }
         }
     }
+
+    /// Polls `daemons` of a Bitcoin-family proxy coin every `period` until `stop`:
+    /// `getblocktemplate` gives the next block's target, as a difficulty in the
+    /// coin's stratum units (the units of its shares, scrypt's 2^16 included), and
+    /// the next block's reward.
+    pub async fn run_bitcoin(
+        self,
+        spec: &'static defpool_core::CoinSpec,
+        daemons: Vec<crate::daemon::BitcoinDaemon>,
+        period: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        use defpool_core::job::bitcoin::{GetBlockTemplate, Template};
+        let Ok(algorithm) = defpool_core::pow::bitcoin::PowAlgorithm::try_from(spec.algorithm)
+        else {
+            return;
+        };
+        let coin = spec.symbol.to_string();
+        let mut failing = false;
+        loop {
+            let mut got = None;
+            for d in &daemons {
+                let read = async {
+                    let raw = d.block_template(spec).await.map_err(|e| e.to_string())?;
+                    let gbt: GetBlockTemplate =
+                        serde_json::from_value(raw).map_err(|e| e.to_string())?;
+                    Template::from_gbt(&gbt).map_err(|e| e.to_string())
+                };
+                match read.await {
+                    Ok(t) => {
+                        got = Some(NetworkAtShare {
+                            difficulty: algorithm.difficulty_of_target(&t.target),
+                            block_reward: t.coinbase_value,
+                        });
+                        break;
+                    }
+                    Err(e) => {
+                        if !failing {
+                            tracing::warn!(coin = %coin, daemon = %d.url(), error = %e, "cannot read network difficulty for PPS");
+                        }
+                    }
+                }
+            }
+            failing = got.is_none();
+            if let (Some(n), Ok(mut map)) = (got, self.latest.write()) {
+                map.insert(coin.clone(), (n, std::time::Instant::now()));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                r = stop.changed() => if r.is_err() || *stop.borrow() { return },
+            }
+        }
+    }
 }
