@@ -711,7 +711,7 @@ impl<W: MinerWrite> Session<W> {
 /// Some firmware sends the whole rolled version as `version_bits` rather than only the
 /// bits under the mask. When every bit outside the mask equals the job's, it is the
 /// same share: keep the masked bits. Anything else is left for the BIP 310 check.
-fn normalize_version_bits(
+pub(crate) fn normalize_version_bits(
     mut params: SubmitParams,
     job_version: u32,
     mask: Option<u32>,

@@ -647,6 +647,9 @@ impl<W: MinerWrite> Session<W> {
             ),
             version_mask: self.version_mask,
         };
+        // Firmware that sends the whole rolled version: keep the masked bits.
+        let params =
+            super::bitcoin::normalize_version_bits(params, job.work.version, self.version_mask);
         let checked = match check_submit(&params, job.work.version, &rules) {
             Ok(c) => c,
             Err(e) => {
