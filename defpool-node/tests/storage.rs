@@ -21,6 +21,7 @@ use defpool_node::store::{
     now_ms, Backend, BlockRecord, CoinActivity, MinerQuery, NewBlock, NewShare, PayoutQuery,
     PayoutRecord, PayoutSettingsRecord, RoundShare, Store, StoreError, CANCELLED_REASON,
 };
+use defpool_node::store::{NetworkAtShare, NewProxyShare, UpstreamVerdict};
 use sqlx::Row;
 
 /// Generates the SQLite and PostgreSQL tests of one behaviour. `store` checks get a
@@ -69,6 +70,7 @@ on_both_backends! {
     check_activity_stats(store) => activity_stats_sqlite, activity_stats_postgres;
     check_operator_cancel_and_retry(store) => operator_cancel_and_retry_sqlite, operator_cancel_and_retry_postgres;
     check_miner_listing(store) => miner_listing_sqlite, miner_listing_postgres;
+    check_proxy_shares_credited_pps_once(store) => proxy_shares_credited_pps_once_sqlite, proxy_shares_credited_pps_once_postgres;
 }
 
 // ---------------------------------------------------------------------------------
@@ -2012,4 +2014,116 @@ async fn check_miner_listing(store: Store) {
         .await
         .unwrap();
     assert_eq!(first.len() + rest.len(), 3);
+}
+
+fn proxy_share(
+    miner: &str,
+    difficulty: f64,
+    verdict: UpstreamVerdict,
+    network: Option<(f64, u64)>,
+) -> NewProxyShare {
+    NewProxyShare {
+        coin: XMR.into(),
+        miner: miner.into(),
+        worker: "rig".into(),
+        upstream: "stratum+tcp://upstream:3333".into(),
+        difficulty,
+        verdict,
+        reason: None,
+        network: network.map(|(d, r)| NetworkAtShare {
+            difficulty: d,
+            block_reward: amt(r),
+        }),
+        created_at: T0,
+    }
+}
+
+/// Proxy mode: accepted shares are credited PPS exactly once, at the network data of
+/// their time (or the first fresh data after, when they had none); rejected and lost
+/// shares never; the audit recomputes every PPS entry from its shares.
+async fn check_proxy_shares_credited_pps_once(store: Store) {
+    use UpstreamVerdict::*;
+    store
+        .insert_proxy_shares(&[
+            // 1000 / 1e6 of 600e9 = 600e6, fee 1 % = 6e6.
+            proxy_share("alice", 1_000.0, Accepted, Some((1e6, 600_000_000_000))),
+            proxy_share("alice", 1_000.0, Accepted, Some((2e6, 600_000_000_000))),
+            proxy_share("bob", 500.0, Accepted, None),
+            proxy_share("bob", 1_000.0, Rejected, Some((1e6, 600_000_000_000))),
+            proxy_share("carol", 1_000.0, Lost, Some((1e6, 600_000_000_000))),
+        ])
+        .await
+        .unwrap();
+    // Without fresh data bob's share waits.
+    let pass = store
+        .credit_proxy_shares(XMR, fee(1.0), FEE_ACCOUNT, None, 100)
+        .await
+        .unwrap();
+    assert_eq!((pass.shares, pass.waiting), (2, 1));
+    assert_eq!(
+        money(&store, XMR, "alice").await.0,
+        594_000_000 + 297_000_000
+    );
+    assert_eq!(money(&store, XMR, "bob").await.0, 0);
+    // Fresh data now: 500 / 1e6 of 400e9 = 200e6, fee 2e6.
+    let fresh = NetworkAtShare {
+        difficulty: 1e6,
+        block_reward: amt(400_000_000_000),
+    };
+    let pass = store
+        .credit_proxy_shares(XMR, fee(1.0), FEE_ACCOUNT, Some(fresh), 100)
+        .await
+        .unwrap();
+    assert_eq!((pass.shares, pass.waiting), (1, 0));
+    assert_eq!(pass.credited, amt(198_000_000));
+    assert_eq!(money(&store, XMR, "bob").await.0, 198_000_000);
+    assert_eq!(
+        money(&store, XMR, "carol").await.0,
+        0,
+        "lost shares earn nothing"
+    );
+    assert_eq!(
+        money(&store, XMR, FEE_ACCOUNT).await.0,
+        6_000_000 + 3_000_000 + 2_000_000
+    );
+    // Nothing is credited twice.
+    let again = store
+        .credit_proxy_shares(XMR, fee(1.0), FEE_ACCOUNT, Some(fresh), 100)
+        .await
+        .unwrap();
+    assert_eq!(again.shares, 0);
+    let totals = store.proxy_totals(XMR, None).await.unwrap();
+    assert_eq!(
+        (
+            totals.accepted,
+            totals.rejected,
+            totals.lost,
+            totals.uncredited
+        ),
+        (3, 1, 1, 0)
+    );
+    assert_eq!(
+        totals.credited,
+        amt(594_000_000 + 297_000_000 + 198_000_000)
+    );
+    assert_eq!(totals.fees, amt(11_000_000));
+    assert_audit_clean(&store).await;
+
+    // A share's credit changed behind the ledger's back is found.
+    sqlx::query(
+        "UPDATE proxy_shares SET credit = credit + 1 WHERE miner = 'bob' AND status = 'accepted'",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let report = run_audit(&store).await.unwrap();
+    assert!(!report.ok);
+    assert!(
+        report
+            .differences
+            .iter()
+            .any(|d| d.kind == "pps_entry" && d.subject.ends_with(":bob")),
+        "{:#?}",
+        report.differences
+    );
 }

@@ -71,6 +71,23 @@ pub async fn run_audit(store: &Store) -> StoreResult<AuditReport> {
 
     // 2. Every block: credits sum to the reward, match a fresh recomputation from the
     //    shares, and a confirmed block's ledger entries equal its credits.
+    // Proxy mode: every PPS entry is the sum of its shares, and the PPS fees in the
+    // ledger are the fees of the credited shares.
+    for (coin, subject, expected, actual) in store.pps_entry_differences().await? {
+        diff("pps_entry", &coin, subject, expected, actual);
+    }
+    for (coin, (ledger_fees, share_fees)) in store.pps_fee_sums().await? {
+        if ledger_fees != share_fees {
+            diff(
+                "pps_fees",
+                &coin,
+                "pps_fees".into(),
+                share_fees,
+                ledger_fees,
+            );
+        }
+    }
+
     let block_ledger = store.block_ledger_sums().await?;
     let mut blocks_checked = 0u64;
     let mut before = None;

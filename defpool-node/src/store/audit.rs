@@ -41,6 +41,65 @@ impl Store {
         Ok(out)
     }
 
+    /// PPS ledger entries whose amount is not the sum of the shares tied to them, or
+    /// that carry shares of another miner: `(coin, subject, expected, actual)`.
+    pub async fn pps_entry_differences(&self) -> StoreResult<Vec<(String, String, i128, i128)>> {
+        let rows = sqlx::query(
+            "SELECT e.coin, e.id, e.account, e.delta, \
+               CAST(COALESCE(SUM(p.credit), 0) AS BIGINT), \
+               CAST(COALESCE(SUM(CASE WHEN p.miner <> e.account THEN 1 ELSE 0 END), 0) AS BIGINT) \
+             FROM ledger_entries e LEFT JOIN proxy_shares p ON p.ledger_entry = e.id \
+             WHERE e.kind = 'pps_credit' GROUP BY e.coin, e.id, e.account, e.delta",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let coin: String = r.try_get(0)?;
+            let id: i64 = r.try_get(1)?;
+            let account: String = r.try_get(2)?;
+            let delta: i64 = r.try_get(3)?;
+            let shares: i64 = r.try_get(4)?;
+            let foreign: i64 = r.try_get(5)?;
+            if delta != shares || foreign != 0 {
+                out.push((
+                    coin,
+                    format!("pps_entry:{id}:{account}"),
+                    i128::from(shares),
+                    i128::from(delta),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Per coin: PPS fees in the ledger (pool_fee entries of no block and no payout)
+    /// and the fees of the credited proxy shares.
+    pub async fn pps_fee_sums(
+        &self,
+    ) -> StoreResult<std::collections::BTreeMap<String, (i128, i128)>> {
+        let mut out: std::collections::BTreeMap<String, (i128, i128)> = Default::default();
+        let ledger = sqlx::query(
+            "SELECT coin, CAST(SUM(delta) AS BIGINT) FROM ledger_entries \
+             WHERE kind = 'pool_fee' AND block_id IS NULL AND payout_id IS NULL GROUP BY coin",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for r in ledger {
+            out.entry(r.try_get(0)?).or_default().0 = i128::from(r.try_get::<i64, _>(1)?);
+        }
+        let shares = sqlx::query(
+            "SELECT coin, CAST(SUM(fee) AS BIGINT) FROM proxy_shares \
+             WHERE ledger_entry IS NOT NULL GROUP BY coin",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for r in shares {
+            out.entry(r.try_get(0)?).or_default().1 = i128::from(r.try_get::<i64, _>(1)?);
+        }
+        Ok(out)
+    }
+
     /// Σ ledger deltas per account: what every balance must equal.
     pub async fn ledger_sums(&self) -> StoreResult<AccountSums> {
         self.sums(
