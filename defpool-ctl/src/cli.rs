@@ -118,6 +118,9 @@ pub enum Command {
     Config(ConfigCommand),
     /// Recompute every balance from the ledger and compare; exits 1 on any difference.
     Audit,
+    /// Proxy mode: upstream connections, forwarded share verdicts, PPS credits and
+    /// the reconciliation with what the pool wallet received.
+    Proxy,
     /// Follow the node's live stream: one line per event, or NDJSON with --json.
     Watch(WatchArgs),
     /// Print a shell completion script.

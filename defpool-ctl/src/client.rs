@@ -371,6 +371,10 @@ impl Client {
     }
 
     /// `GET /admin/audit` (admin).
+    pub async fn proxy(&self) -> Result<Reply<defpool_core::api::ProxyReport>, ClientError> {
+        self.get(&["proxy"], &[], Auth::Optional).await
+    }
+
     pub async fn audit(&self) -> Result<Reply<AuditReport>, ClientError> {
         self.get(&["admin", "audit"], &[], Auth::Required).await
     }

@@ -189,6 +189,7 @@ async fn run(cli: &Cli) -> anyhow::Result<Outcome> {
             let ok = reply.value.ok;
             Outcome::show_if(json, &reply, output::render_audit, ok)
         }
+        Command::Proxy => Outcome::show(json, &client.proxy().await?, output::render_proxy),
         Command::Completions { shell } => Ok(completions(*shell)),
     }
 }

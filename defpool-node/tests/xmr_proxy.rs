@@ -249,6 +249,20 @@ async fn shares_and_blocks_flow_through_the_proxy_and_miners_are_credited_pps() 
         .as_str()
         .unwrap()
         .contains("no wallet"));
+    // The operator's view of the same, from defpool-ctl.
+    let out = px.ctl(&["proxy"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "XMR: {accepted} accepted, 0 rejected, 0 lost upstream"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("stratum+tcp://127.0.0.1:{up_port}")),
+        "{text}"
+    );
     let balance = px.get(&format!("/api/v1/miners/{MINER}/balances")).await;
     assert!(
         balance.to_string().contains(&credited.to_string()),
