@@ -676,6 +676,59 @@ pub fn render_audit(r: &AuditReport) -> String {
     out
 }
 
+pub fn render_proxy(r: &defpool_core::api::ProxyReport) -> String {
+    if r.coins.is_empty() {
+        return "no coin is in proxy mode on this node\n".to_string();
+    }
+    let mut out = String::new();
+    for c in &r.coins {
+        out.push_str(&format!(
+            "{}: {} accepted, {} rejected, {} lost upstream; {} waiting for network data\n",
+            c.coin, c.accepted, c.rejected, c.lost, c.uncredited
+        ));
+        out.push_str(&format!(
+            "  credited {} + fees {} = expected {}; wallet received {}\n",
+            amount(&c.credited),
+            amount(&c.fees),
+            amount(&c.expected),
+            match (&c.received, &c.received_error) {
+                (Some(a), _) => amount(a),
+                (None, Some(e)) => format!("unknown ({e})"),
+                (None, None) => "unknown".to_string(),
+            }
+        ));
+        let mut table = Table::new(&[
+            ("UPSTREAM", Align::Left),
+            ("MINERS", Align::Right),
+            ("HEIGHT", Align::Right),
+            ("JOBS", Align::Right),
+            ("SENT", Align::Right),
+            ("ACCEPTED", Align::Right),
+            ("REJECTED", Align::Right),
+            ("LOST", Align::Right),
+        ]);
+        for u in &c.connections {
+            table.row(vec![
+                u.upstream
+                    .clone()
+                    .unwrap_or_else(|| "(reconnecting)".into()),
+                u.miners.to_string(),
+                u.height
+                    .map(|h| h.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                u.jobs.to_string(),
+                u.submitted.to_string(),
+                u.accepted.to_string(),
+                u.rejected.to_string(),
+                u.lost.to_string(),
+            ]);
+        }
+        out.push_str(&table.render());
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1011,57 +1064,4 @@ mod tests {
         assert_eq!(short("abcdefghijklmnop", 4, 4), "abcd…mnop");
         assert_eq!(short("abcdefghi", 4, 4), "abcdefghi");
     }
-}
-
-pub fn render_proxy(r: &defpool_core::api::ProxyReport) -> String {
-    if r.coins.is_empty() {
-        return "no coin is in proxy mode on this node\n".to_string();
-    }
-    let mut out = String::new();
-    for c in &r.coins {
-        out.push_str(&format!(
-            "{}: {} accepted, {} rejected, {} lost upstream; {} waiting for network data\n",
-            c.coin, c.accepted, c.rejected, c.lost, c.uncredited
-        ));
-        out.push_str(&format!(
-            "  credited {} + fees {} = expected {}; wallet received {}\n",
-            amount(&c.credited),
-            amount(&c.fees),
-            amount(&c.expected),
-            match (&c.received, &c.received_error) {
-                (Some(a), _) => amount(a),
-                (None, Some(e)) => format!("unknown ({e})"),
-                (None, None) => "unknown".to_string(),
-            }
-        ));
-        let mut table = Table::new(&[
-            ("UPSTREAM", Align::Left),
-            ("MINERS", Align::Right),
-            ("HEIGHT", Align::Right),
-            ("JOBS", Align::Right),
-            ("SENT", Align::Right),
-            ("ACCEPTED", Align::Right),
-            ("REJECTED", Align::Right),
-            ("LOST", Align::Right),
-        ]);
-        for u in &c.connections {
-            table.row(vec![
-                u.upstream
-                    .clone()
-                    .unwrap_or_else(|| "(reconnecting)".into()),
-                u.miners.to_string(),
-                u.height
-                    .map(|h| h.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                u.jobs.to_string(),
-                u.submitted.to_string(),
-                u.accepted.to_string(),
-                u.rejected.to_string(),
-                u.lost.to_string(),
-            ]);
-        }
-        out.push_str(&table.render());
-        out.push('\n');
-    }
-    out
 }
