@@ -384,13 +384,7 @@ async fn start_stratum(
             let slots = match sources.get(spec.symbol) {
                 Some(JobSource::BitcoinProxy(s)) => s.clone(),
                 _ => {
-                    let endpoints = coin
-                        .upstreams
-                        .iter()
-                        .map(Endpoint::from_config)
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(anyhow::Error::msg)
-                        .with_context(|| format!("upstreams of {}", spec.symbol))?;
+                    let endpoints = upstream_endpoints(coin)?;
                     let settings = config.proxy.upstream_settings();
                     let upstream_stop = stop.clone();
                     let per_connection = config
@@ -428,13 +422,7 @@ async fn start_stratum(
             let slots = match sources.get(spec.symbol) {
                 Some(JobSource::MoneroProxy(s)) => s.clone(),
                 _ => {
-                    let endpoints = coin
-                        .upstreams
-                        .iter()
-                        .map(Endpoint::from_config)
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(anyhow::Error::msg)
-                        .with_context(|| format!("upstreams of {}", spec.symbol))?;
+                    let endpoints = upstream_endpoints(coin)?;
                     let settings = config.proxy.upstream_settings();
                     let upstream_stop = stop.clone();
                     let per_connection = config.proxy.miners_per_connection.unwrap_or(256).min(256);
@@ -584,6 +572,16 @@ async fn start_stratum(
         shared: Some(shared),
         tasks,
     })
+}
+
+/// A proxy coin's upstreams, in failover order.
+fn upstream_endpoints(coin: &crate::config::CoinConfig) -> anyhow::Result<Vec<Endpoint>> {
+    coin.upstreams
+        .iter()
+        .map(Endpoint::from_config)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("upstreams of {}", coin.spec().symbol))
 }
 
 /// A stratum listener with a deep accept backlog: after a node restart every miner

@@ -156,29 +156,59 @@ impl DaemonNetwork {
         coin: String,
         daemons: Vec<crate::daemon::MoneroDaemon>,
         period: Duration,
+        stop: watch::Receiver<bool>,
+    ) {
+        let readers = daemons
+            .into_iter()
+            .map(|d| Box::new(d) as Box<dyn NetworkRead>)
+            .collect();
+        self.run(coin, readers, period, stop).await
+    }
+
+    /// Polls `daemons` of a Bitcoin-family proxy coin every `period` until `stop`.
+    pub async fn run_bitcoin(
+        self,
+        spec: &'static defpool_core::CoinSpec,
+        daemons: Vec<crate::daemon::BitcoinDaemon>,
+        period: Duration,
+        stop: watch::Receiver<bool>,
+    ) {
+        let Ok(algorithm) = defpool_core::pow::bitcoin::PowAlgorithm::try_from(spec.algorithm)
+        else {
+            return;
+        };
+        let readers = daemons
+            .into_iter()
+            .map(|daemon| {
+                Box::new(BitcoinNetwork {
+                    daemon,
+                    spec,
+                    algorithm,
+                }) as Box<dyn NetworkRead>
+            })
+            .collect();
+        self.run(spec.symbol.to_string(), readers, period, stop)
+            .await
+    }
+
+    /// Asks the daemons in order every `period`; the first answer is the coin's data.
+    async fn run(
+        self,
+        coin: String,
+        daemons: Vec<Box<dyn NetworkRead>>,
+        period: Duration,
         mut stop: watch::Receiver<bool>,
     ) {
         let mut failing = false;
         loop {
             let mut got = None;
             for d in &daemons {
-                // get_info's difficulty is the next block's (what a share now works
-                // towards); the reward is the last block's, a close estimate.
-                let read = async {
-                    Ok::<_, crate::daemon::RpcError>((
-                        d.get_info().await?,
-                        d.last_block_header().await?,
-                    ))
-                };
-                match read.await {
-                    Ok((info, h)) if info.difficulty > 0 && h.reward > 0 => {
-                        got = Some(NetworkAtShare {
-                            difficulty: info.difficulty as f64,
-                            block_reward: defpool_core::Amount::from_atomic(h.reward),
-                        });
+                match d.read().await {
+                    Ok(n) => {
+                        got = Some(n);
                         break;
                     }
-                    Ok(_) => {}
+                    // Said once when it starts failing, not every period.
                     Err(e) => {
                         if !failing {
                             tracing::warn!(coin = %coin, daemon = %d.url(), error = %e, "cannot read network difficulty for PPS");
@@ -196,57 +226,63 @@ impl DaemonNetwork {
             }
         }
     }
+}
 
-    /// Polls `daemons` of a Bitcoin-family proxy coin every `period` until `stop`:
-    /// `getblocktemplate` gives the next block's target, as a difficulty in the
-    /// coin's stratum units (the units of its shares, scrypt's 2^16 included), and
-    /// the next block's reward.
-    pub async fn run_bitcoin(
-        self,
-        spec: &'static defpool_core::CoinSpec,
-        daemons: Vec<crate::daemon::BitcoinDaemon>,
-        period: Duration,
-        mut stop: watch::Receiver<bool>,
-    ) {
-        use defpool_core::job::bitcoin::{GetBlockTemplate, Template};
-        let Ok(algorithm) = defpool_core::pow::bitcoin::PowAlgorithm::try_from(spec.algorithm)
-        else {
-            return;
-        };
-        let coin = spec.symbol.to_string();
-        let mut failing = false;
-        loop {
-            let mut got = None;
-            for d in &daemons {
-                let read = async {
-                    let raw = d.block_template(spec).await.map_err(|e| e.to_string())?;
-                    let gbt: GetBlockTemplate =
-                        serde_json::from_value(raw).map_err(|e| e.to_string())?;
-                    Template::from_gbt(&gbt).map_err(|e| e.to_string())
-                };
-                match read.await {
-                    Ok(t) => {
-                        got = Some(NetworkAtShare {
-                            difficulty: algorithm.difficulty_of_target(&t.target),
-                            block_reward: t.coinbase_value,
-                        });
-                        break;
-                    }
-                    Err(e) => {
-                        if !failing {
-                            tracing::warn!(coin = %coin, daemon = %d.url(), error = %e, "cannot read network difficulty for PPS");
-                        }
-                    }
-                }
-            }
-            failing = got.is_none();
-            if let (Some(n), Ok(mut map)) = (got, self.latest.write()) {
-                map.insert(coin.clone(), (n, std::time::Instant::now()));
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(period) => {}
-                r = stop.changed() => if r.is_err() || *stop.borrow() { return },
-            }
+/// One daemon's view of its coin's network difficulty and block reward.
+#[async_trait::async_trait]
+trait NetworkRead: Send + Sync {
+    fn url(&self) -> &str;
+    async fn read(&self) -> Result<NetworkAtShare, String>;
+}
+
+#[async_trait::async_trait]
+impl NetworkRead for crate::daemon::MoneroDaemon {
+    fn url(&self) -> &str {
+        crate::daemon::MoneroDaemon::url(self)
+    }
+
+    /// get_info's difficulty is the next block's (what a share now works towards);
+    /// the reward is the last block's, a close estimate.
+    async fn read(&self) -> Result<NetworkAtShare, String> {
+        let info = self.get_info().await.map_err(|e| e.to_string())?;
+        let header = self.last_block_header().await.map_err(|e| e.to_string())?;
+        if info.difficulty == 0 || header.reward == 0 {
+            return Err("daemon reports no difficulty or reward yet".into());
         }
+        Ok(NetworkAtShare {
+            difficulty: info.difficulty as f64,
+            block_reward: defpool_core::Amount::from_atomic(header.reward),
+        })
+    }
+}
+
+/// `getblocktemplate` gives the next block's target, as a difficulty in the coin's
+/// stratum units (the units of its shares, scrypt's 2^16 included), and the next
+/// block's reward.
+struct BitcoinNetwork {
+    daemon: crate::daemon::BitcoinDaemon,
+    spec: &'static defpool_core::CoinSpec,
+    algorithm: defpool_core::pow::bitcoin::PowAlgorithm,
+}
+
+#[async_trait::async_trait]
+impl NetworkRead for BitcoinNetwork {
+    fn url(&self) -> &str {
+        self.daemon.url()
+    }
+
+    async fn read(&self) -> Result<NetworkAtShare, String> {
+        use defpool_core::job::bitcoin::{GetBlockTemplate, Template};
+        let raw = self
+            .daemon
+            .block_template(self.spec)
+            .await
+            .map_err(|e| e.to_string())?;
+        let gbt: GetBlockTemplate = serde_json::from_value(raw).map_err(|e| e.to_string())?;
+        let t = Template::from_gbt(&gbt).map_err(|e| e.to_string())?;
+        Ok(NetworkAtShare {
+            difficulty: self.algorithm.difficulty_of_target(&t.target),
+            block_reward: t.coinbase_value,
+        })
     }
 }

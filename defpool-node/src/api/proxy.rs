@@ -20,33 +20,29 @@ use crate::mining::JobSource;
 pub async fn proxy_report(State(s): State<AppState>) -> Result<Json<ProxyReport>, ApiError> {
     let mut coins = Vec::new();
     for (coin, source) in &s.sources {
-        let connections: Vec<UpstreamConnectionView> = match source {
-            JobSource::MoneroProxy(slots) => slots
-                .connections()
-                .into_iter()
-                .map(|(u, miners)| {
-                    let view = connection_view(&u.stats, miners);
-                    UpstreamConnectionView {
-                        upstream: u.active().map(|i| u.endpoint_url(i)),
-                        height: u.current().map(|j| j.height),
-                        ..view
-                    }
-                })
-                .collect(),
-            JobSource::BitcoinProxy(slots) => slots
-                .connections()
-                .into_iter()
-                .map(|(u, miners)| {
-                    let view = connection_view(&u.stats, miners);
-                    UpstreamConnectionView {
-                        upstream: u.active().map(|i| u.endpoint_url(i)),
-                        height: u.current().map(|j| j.height),
-                        ..view
-                    }
-                })
-                .collect(),
-            _ => continue,
-        };
+        if !matches!(
+            source,
+            JobSource::MoneroProxy(_) | JobSource::BitcoinProxy(_)
+        ) {
+            continue;
+        }
+        let connections: Vec<UpstreamConnectionView> = source
+            .upstream_connections()
+            .into_iter()
+            .map(|(u, miners)| {
+                let st = u.stats();
+                UpstreamConnectionView {
+                    upstream: u.active_url(),
+                    miners: miners as u64,
+                    height: u.current_job().map(|(h, _)| h),
+                    jobs: st.jobs.load(Ordering::Relaxed),
+                    submitted: st.submitted.load(Ordering::Relaxed),
+                    accepted: st.accepted.load(Ordering::Relaxed),
+                    rejected: st.rejected.load(Ordering::Relaxed),
+                    lost: st.lost.load(Ordering::Relaxed),
+                }
+            })
+            .collect();
         let totals = s.store.proxy_totals(coin, None).await?;
         let (received, received_error) = match (s.wallets.get(coin), s.config.coin(coin)) {
             (Some(wallet), Some(cfg)) => match wallet.received(&cfg.pool_address).await {
@@ -77,17 +73,4 @@ pub async fn proxy_report(State(s): State<AppState>) -> Result<Json<ProxyReport>
         });
     }
     Ok(Json(ProxyReport { coins }))
-}
-
-fn connection_view(st: &crate::upstream::UpstreamStats, miners: usize) -> UpstreamConnectionView {
-    UpstreamConnectionView {
-        upstream: None,
-        miners: miners as u64,
-        height: None,
-        jobs: st.jobs.load(Ordering::Relaxed),
-        submitted: st.submitted.load(Ordering::Relaxed),
-        accepted: st.accepted.load(Ordering::Relaxed),
-        rejected: st.rejected.load(Ordering::Relaxed),
-        lost: st.lost.load(Ordering::Relaxed),
-    }
 }

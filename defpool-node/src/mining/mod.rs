@@ -15,6 +15,7 @@ use crate::daemon::DaemonHealth;
 use crate::upstream::bitcoin::BtcUpstream;
 use crate::upstream::cryptonote::CnUpstream;
 use crate::upstream::slots::SlotPool;
+use crate::upstream::{connection_views, UpstreamView};
 
 /// A coin's job source, whatever its family (for health and status views).
 #[derive(Clone)]
@@ -35,13 +36,8 @@ impl JobSource {
             JobSource::Bitcoin(s) => s.health(),
             // Every connection walks the same upstream list; the first one shows
             // where the others are too.
-            JobSource::MoneroProxy(slots) => slots
-                .connections()
-                .first()
-                .map(|(u, _)| u.health())
-                .unwrap_or_default(),
-            JobSource::BitcoinProxy(slots) => slots
-                .connections()
+            JobSource::MoneroProxy(_) | JobSource::BitcoinProxy(_) => self
+                .upstream_connections()
                 .first()
                 .map(|(u, _)| u.health())
                 .unwrap_or_default(),
@@ -56,23 +52,22 @@ impl JobSource {
         }
     }
 
+    /// Proxy mode: the upstream connections with the miners on each; empty for a
+    /// daemon source.
+    pub fn upstream_connections(&self) -> Vec<(Arc<dyn UpstreamView>, usize)> {
+        match self {
+            JobSource::MoneroProxy(slots) => connection_views(slots),
+            JobSource::BitcoinProxy(slots) => connection_views(slots),
+            _ => Vec::new(),
+        }
+    }
+
     /// Proxy mode: height of the newest upstream job and when it came.
     pub fn upstream_job(&self) -> Option<(u64, std::time::Instant)> {
-        match self {
-            JobSource::MoneroProxy(slots) => slots
-                .connections()
-                .iter()
-                .filter_map(|(u, _)| u.current())
-                .max_by_key(|j| j.received)
-                .map(|j| (j.height, j.received)),
-            JobSource::BitcoinProxy(slots) => slots
-                .connections()
-                .iter()
-                .filter_map(|(u, _)| u.current())
-                .max_by_key(|j| j.received)
-                .map(|j| (j.height, j.received)),
-            _ => None,
-        }
+        self.upstream_connections()
+            .iter()
+            .filter_map(|(u, _)| u.current_job())
+            .max_by_key(|(_, at)| *at)
     }
 }
 

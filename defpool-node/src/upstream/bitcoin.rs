@@ -30,6 +30,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::health::UpstreamVitals;
 use super::link::{CallError, Incoming, Link};
+use super::rotation::Rotation;
 use super::{Endpoint, UpstreamSettings, UpstreamStats};
 use crate::mining::HealthBoard;
 
@@ -250,7 +251,7 @@ impl BtcUpstream {
         stop: watch::Receiver<bool>,
     ) -> Arc<BtcUpstream> {
         assert!(!endpoints.is_empty(), "proxy mode needs an upstream");
-        let health = HealthBoard::new(endpoints.iter().map(|e| e.raw_url.as_str()));
+        let health = HealthBoard::named("upstream", endpoints.iter().map(|e| e.raw_url.as_str()));
         let upstream = Arc::new(BtcUpstream {
             endpoints,
             settings,
@@ -360,13 +361,16 @@ impl BtcUpstream {
     }
 
     async fn supervise(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let mut index = 0usize;
-        let mut failures_in_a_row = 0usize;
-        let mut backoff = self.settings.backoff_min;
+        let mut rotation = Rotation::new(
+            self.endpoints.len(),
+            self.settings.backoff_min,
+            self.settings.backoff_max,
+        );
         loop {
             if *stop.borrow() {
                 return;
             }
+            let index = rotation.current();
             let jobs_before = self.stats.jobs.load(Ordering::Acquire);
             let ended = self.connection(index, &mut stop).await;
             if let Ok(mut live) = self.live.lock() {
@@ -387,23 +391,14 @@ impl BtcUpstream {
             };
             tracing::warn!(upstream = %endpoint.raw_url, reason = %reason, "upstream connection ended");
             self.health.note(index, Err(reason));
-            // A connection that got as far as a job resets the count: the next
-            // failure starts a fresh round over the list.
-            if self.stats.jobs.load(Ordering::Acquire) != jobs_before {
-                failures_in_a_row = 0;
-                backoff = self.settings.backoff_min;
-            }
-            failures_in_a_row += 1;
-            index = (index + 1) % self.endpoints.len();
-            // Straight to the next upstream; wait only once all of them failed.
-            if failures_in_a_row >= self.endpoints.len() {
+            // A connection that got as far as a job starts a fresh round over the list.
+            let worked = self.stats.jobs.load(Ordering::Acquire) != jobs_before;
+            let wait = rotation.ended(worked);
+            if !wait.is_zero() {
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = stop.changed() => return,
                 }
-                backoff = (backoff * 2).min(self.settings.backoff_max);
-                failures_in_a_row = 0;
-                index = 0;
             }
         }
     }

@@ -17,6 +17,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::health::UpstreamVitals;
 use super::link::{CallError, Incoming, Link};
+use super::rotation::Rotation;
 use super::{Endpoint, UpstreamSettings, UpstreamStats};
 use crate::mining::HealthBoard;
 
@@ -202,13 +203,16 @@ impl CnUpstream {
     }
 
     async fn supervise(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let mut index = 0usize;
-        let mut failures_in_a_row = 0usize;
-        let mut backoff = self.settings.backoff_min;
+        let mut rotation = Rotation::new(
+            self.endpoints.len(),
+            self.settings.backoff_min,
+            self.settings.backoff_max,
+        );
         loop {
             if *stop.borrow() {
                 return;
             }
+            let index = rotation.current();
             let connected_at = self.generation.load(Ordering::Acquire);
             let ended = self.connection(index, &mut stop).await;
             if let Ok(mut live) = self.live.lock() {
@@ -218,23 +222,13 @@ impl CnUpstream {
             let endpoint = &self.endpoints[index];
             tracing::warn!(upstream = %endpoint.raw_url, reason = %reason, "upstream connection ended");
             self.health.note(index, Err(reason));
-            // A connection that got as far as a job resets the count: the next
-            // failure starts a fresh round over the list.
-            if self.generation.load(Ordering::Acquire) != connected_at {
-                failures_in_a_row = 0;
-                backoff = self.settings.backoff_min;
-            }
-            failures_in_a_row += 1;
-            index = (index + 1) % self.endpoints.len();
-            // Straight to the next upstream; wait only once all of them failed.
-            if failures_in_a_row >= self.endpoints.len() {
+            let worked = self.generation.load(Ordering::Acquire) != connected_at;
+            let wait = rotation.ended(worked);
+            if !wait.is_zero() {
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = stop.changed() => return,
                 }
-                backoff = (backoff * 2).min(self.settings.backoff_max);
-                failures_in_a_row = 0;
-                index = 0;
             }
         }
     }

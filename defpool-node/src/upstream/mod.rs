@@ -6,6 +6,7 @@ pub mod bitcoin;
 pub mod cryptonote;
 pub mod health;
 pub mod link;
+pub mod rotation;
 pub mod slots;
 
 use std::sync::atomic::AtomicU64;
@@ -74,4 +75,56 @@ pub struct UpstreamStats {
     pub rejected: AtomicU64,
     /// Shares whose connection dropped before the upstream answered.
     pub lost: AtomicU64,
+}
+
+/// What the node shows of one upstream connection, whatever its dialect.
+pub trait UpstreamView: Send + Sync {
+    /// Every configured upstream, in order, as this connection last found it.
+    fn health(&self) -> Vec<crate::daemon::DaemonHealth>;
+    /// The upstream in use; `None` while reconnecting.
+    fn active_url(&self) -> Option<String>;
+    /// Height and arrival of the current job.
+    fn current_job(&self) -> Option<(u64, std::time::Instant)>;
+    fn stats(&self) -> &UpstreamStats;
+}
+
+impl UpstreamView for cryptonote::CnUpstream {
+    fn health(&self) -> Vec<crate::daemon::DaemonHealth> {
+        cryptonote::CnUpstream::health(self)
+    }
+    fn active_url(&self) -> Option<String> {
+        self.active().map(|i| self.endpoint_url(i))
+    }
+    fn current_job(&self) -> Option<(u64, std::time::Instant)> {
+        self.current().map(|j| (j.height, j.received))
+    }
+    fn stats(&self) -> &UpstreamStats {
+        &self.stats
+    }
+}
+
+impl UpstreamView for bitcoin::BtcUpstream {
+    fn health(&self) -> Vec<crate::daemon::DaemonHealth> {
+        bitcoin::BtcUpstream::health(self)
+    }
+    fn active_url(&self) -> Option<String> {
+        self.active().map(|i| self.endpoint_url(i))
+    }
+    fn current_job(&self) -> Option<(u64, std::time::Instant)> {
+        self.current().map(|j| (j.height, j.received))
+    }
+    fn stats(&self) -> &UpstreamStats {
+        &self.stats
+    }
+}
+
+/// The upstream connections of a slot pool with the miners on each, as views.
+pub fn connection_views<U: UpstreamView + 'static>(
+    slots: &slots::SlotPool<U>,
+) -> Vec<(std::sync::Arc<dyn UpstreamView>, usize)> {
+    slots
+        .connections()
+        .into_iter()
+        .map(|(u, miners)| (u as std::sync::Arc<dyn UpstreamView>, miners))
+        .collect()
 }
