@@ -10,6 +10,7 @@ pub mod coin;
 pub mod job;
 pub mod payout;
 pub mod pow;
+pub mod profit;
 #[cfg(feature = "randomx")]
 pub mod randomx;
 pub mod share;
