@@ -419,6 +419,92 @@ pub struct ConfigReload {
     pub changed: Vec<String>,
 }
 
+/// `GET /api/v1/profitability`: what a unit of hashrate earns on each coin, from the
+/// profit monitor's latest data, and the switcher's latest decisions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ProfitabilityReport {
+    /// False when the node has no `[profit]` section (then `coins` is empty).
+    pub enabled: bool,
+    /// Data older than this is stale: shown, never used.
+    pub max_age_secs: u64,
+    pub margin_percent: f64,
+    pub min_time_secs: u64,
+    pub coins: Vec<CoinProfitability>,
+    /// Newest first.
+    pub decisions: Vec<ProfitDecisionView>,
+}
+
+/// One coin's row of the profitability table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CoinProfitability {
+    pub coin: String,
+    /// `randomx`, `sha256d` or `scrypt`.
+    pub algorithm: String,
+    /// The last good price, fresh or not; `None` before any source answered.
+    pub price: Option<PriceView>,
+    /// The last good network figures, fresh or not.
+    pub network: Option<NetworkView>,
+    /// Expected BTC per (hash/s) per day; `None` while any input is stale or missing.
+    pub revenue_per_hash_day_btc: Option<f64>,
+    /// True when the price or the network figures are missing or older than
+    /// `max_age_secs`: the coin is then never chosen and never credited by it.
+    pub stale: bool,
+    /// Sources whose last query failed, with why.
+    pub errors: Vec<SourceErrorView>,
+}
+
+/// A coin's price in BTC as a source gave it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PriceView {
+    /// Decimal BTC per coin, exact as the source sent it (`"0.00291"`).
+    #[cfg_attr(feature = "openapi", schema(example = "0.00291"))]
+    pub btc: String,
+    /// `binance`, `kraken`, `json:<url>`, or `fixed` (BTC itself).
+    pub source: String,
+    pub at: i64,
+    pub age_secs: u64,
+}
+
+/// A coin's network difficulty and block reward as last read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct NetworkView {
+    /// In the coin's share-difficulty units (hashes for XMR; 2^32 hashes for BTC;
+    /// 2^16 hashes for LTC).
+    pub difficulty: f64,
+    pub reward: CoinAmount,
+    /// `daemon` or `json:<url>`.
+    pub source: String,
+    pub at: i64,
+    pub age_secs: u64,
+}
+
+/// A price or network source whose last query failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SourceErrorView {
+    pub source: String,
+    pub message: String,
+    /// Since when it has failed with this message.
+    pub since: i64,
+}
+
+/// One decision of the profit switcher.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ProfitDecisionView {
+    pub at: i64,
+    /// Whose decision: a port, a miner or a worker, as the router names it.
+    pub scope: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub switched: bool,
+    pub reason: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -183,6 +183,11 @@ pub enum Event {
         to: String,
         reason: String,
     },
+    /// The profitability table changed (new prices or network figures, or data went
+    /// stale): every coin's current view, replacing the previous table.
+    Profitability {
+        coins: Vec<ProfitabilityView>,
+    },
     /// A warning or error the node logged.
     Log {
         level: String,

@@ -285,6 +285,14 @@ fn event_text(event: &Event) -> String {
             "profit switch {} -> {to}: {reason}",
             from.as_deref().unwrap_or("-")
         ),
+        Event::Profitability { coins } => format!(
+            "profitability {}",
+            coins
+                .iter()
+                .map(|c| format!("{} {:.6e} sat/H/day", c.coin, c.revenue_per_hash_day))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Event::Log {
             level,
             target,

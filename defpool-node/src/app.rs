@@ -205,6 +205,8 @@ pub async fn run_live(live: LiveConfig, events: EventHub) -> anyhow::Result<()> 
     let stratum_tasks =
         start_stratum(&config, &sink, recorder.clone(), &events, stop_rx.clone()).await?;
     drop(recorder);
+    let profit = crate::profit::ProfitMonitor::from_config(&config, Some(events.clone()))
+        .context("profit sources ([profit])")?;
 
     let state = AppState {
         store: store.clone(),
@@ -219,8 +221,12 @@ pub async fn run_live(live: LiveConfig, events: EventHub) -> anyhow::Result<()> 
         events: events.clone(),
         shutdown: stop_rx.clone(),
         snapshot_cache: Default::default(),
+        profit: profit.clone(),
     };
     let mut stream_tasks = vec![tokio::spawn(events.clone().run_ticker(stop_rx.clone()))];
+    stream_tasks.push(tokio::spawn(
+        profit.run(config.intervals.profit_monitor, stop_rx.clone()),
+    ));
     for (coin, source) in &stratum_tasks.sources {
         stream_tasks.push(tokio::spawn(announce_templates(
             coin.clone(),

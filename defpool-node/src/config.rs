@@ -34,6 +34,9 @@ pub struct Config {
     pub proxy: ProxyConfig,
     pub coins: Vec<CoinConfig>,
     pub ports: Vec<PortConfig>,
+    /// Prices, network figures and profit switching; absent = no profit monitor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profit: Option<crate::profit::ProfitConfig>,
 }
 
 impl Default for Config {
@@ -49,6 +52,7 @@ impl Default for Config {
             proxy: ProxyConfig::default(),
             coins: Vec::new(),
             ports: Vec::new(),
+            profit: None,
         }
     }
 }
@@ -895,6 +899,9 @@ impl Config {
             }
         }
 
+        if let Some(profit) = &self.profit {
+            problems.extend(profit.problems(&self.coins));
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -998,7 +1005,7 @@ fn read_toml(path: &Path) -> Result<toml::Table, ConfigError> {
 
 /// Top-level keys an environment variable may address. Other `DEFPOOL_*` variables
 /// (`DEFPOOL_URL`, `DEFPOOL_TOKEN`, test gates) belong to clients and tests.
-const TOP_LEVEL_KEYS: [&str; 9] = [
+const TOP_LEVEL_KEYS: [&str; 10] = [
     "data_dir",
     "database",
     "api",
@@ -1008,6 +1015,7 @@ const TOP_LEVEL_KEYS: [&str; 9] = [
     "stratum",
     "coins",
     "ports",
+    "profit",
 ];
 
 /// Applies `DEFPOOL_SECTION__KEY=value` overrides. Array elements are addressed by
@@ -1194,7 +1202,7 @@ fn scalar_text(v: &toml::Value) -> String {
 }
 
 /// `Duration` as humantime strings (`"5m"`, `"200ms"`) in TOML.
-mod humantime_serde_compat {
+pub(crate) mod humantime_serde_compat {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};

@@ -13,6 +13,7 @@ pub mod failpoint;
 pub mod live_config;
 pub mod mining;
 pub mod payout;
+pub mod profit;
 pub mod store;
 pub mod stratum;
 pub mod upstream;

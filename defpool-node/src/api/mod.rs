@@ -9,6 +9,7 @@ mod metrics;
 mod miners;
 mod payouts;
 mod pool;
+mod profitability;
 mod proxy;
 pub mod stream;
 
@@ -58,6 +59,8 @@ pub struct AppState {
     /// Pool statistics and health for stream snapshots, shared for a moment: a burst
     /// of (re)connecting dashboards must not run the statistics query once each.
     pub snapshot_cache: stream::SnapshotCache,
+    /// Prices, network figures and switching decisions (`[profit]`).
+    pub profit: crate::profit::ProfitMonitor,
 }
 
 #[derive(OpenApi)]
@@ -109,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(bans::remove_ban))
         .routes(routes!(config::show_config))
         .routes(routes!(config::reload_config))
+        .routes(routes!(profitability::profitability))
         .split_for_parts();
     let openapi = Arc::new(openapi);
     router

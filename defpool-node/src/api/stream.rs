@@ -366,7 +366,7 @@ async fn snapshot(s: &AppState, scope: &Scope) -> Result<Snapshot, ApiError> {
         payouts,
         health,
         balances,
-        profitability: Vec::new(),
+        profitability: s.profit.views(),
     })
 }
 

@@ -325,6 +325,9 @@ impl App {
                 }
                 self.switches.push_front((at, from, to, reason));
             }
+            Event::Profitability { coins } => {
+                self.profitability = coins;
+            }
             Event::Log {
                 level,
                 target,
