@@ -476,9 +476,10 @@ pub fn decide(
     now: i64,
 ) -> Decision {
     let score = |c: &Candidate<'_>| -> Option<f64> {
-        if !miner.can_mine(c.algorithm)
-            || !(c.revenue_per_hash_day.is_finite() && c.revenue_per_hash_day > 0.0)
-        {
+        let usable = miner.can_mine(c.algorithm)
+            && c.revenue_per_hash_day.is_finite()
+            && c.revenue_per_hash_day > 0.0;
+        if !usable {
             return None;
         }
         let s = c.revenue_per_hash_day * miner.hashrate(c.algorithm).unwrap_or(1.0);
@@ -511,10 +512,7 @@ pub fn decide(
             },
         };
     };
-    let current_score = candidates
-        .iter()
-        .filter(|c| c.coin == cur)
-        .find_map(|c| score(c));
+    let current_score = candidates.iter().filter(|c| c.coin == cur).find_map(score);
     let Some((best_coin, best_score)) = best else {
         return stay(
             cur,
@@ -550,7 +548,10 @@ pub fn decide(
     // Strictly more than the margin, compared on scores so rounding of the printed
     // percentage cannot decide.
     if best_score <= current_score * (1.0 + policy.margin_percent / 100.0) {
-        return stay(cur, format!("staying on {cur}: {comparison}, within the margin"));
+        return stay(
+            cur,
+            format!("staying on {cur}: {comparison}, within the margin"),
+        );
     }
     switch(best_coin, comparison)
 }
@@ -613,17 +614,17 @@ mod tests {
             at: 5,
         };
         let text = serde_json::to_string(&q).unwrap();
-        assert_eq!(
-            text,
-            r#"{"source":"binance","price_btc":"0.00291","at":5}"#
-        );
+        assert_eq!(text, r#"{"source":"binance","price_btc":"0.00291","at":5}"#);
         assert_eq!(serde_json::from_str::<Quote>(&text).unwrap(), q);
     }
 
     #[test]
     fn staleness_is_past_max_age() {
         let max = Duration::from_secs(300);
-        assert!(!is_stale(1_000, 1_300, max), "exactly max_age is still fresh");
+        assert!(
+            !is_stale(1_000, 1_300, max),
+            "exactly max_age is still fresh"
+        );
         assert!(is_stale(1_000, 1_301, max));
         assert!(!is_stale(2_000, 1_000, max), "future times are fresh");
         assert!(!is_stale(0, 10, Duration::MAX));
@@ -698,7 +699,12 @@ mod tests {
             Some(Amount::ZERO)
         );
         assert_eq!(
-            pps_credit(f64::MIN_POSITIVE / 4.0, 1.0, Amount::from_atomic(u64::MAX), fee),
+            pps_credit(
+                f64::MIN_POSITIVE / 4.0,
+                1.0,
+                Amount::from_atomic(u64::MAX),
+                fee
+            ),
             Some(Amount::ZERO)
         );
         assert_eq!(pps_credit(0.0, 1.0, reward, fee), None);
@@ -729,12 +735,19 @@ mod tests {
         let d = decide(Some(("XMR", 0)), &c, &miner, &POLICY, 310);
         assert_eq!(d.choice.as_deref(), Some("LTC"));
         assert!(d.switched);
-        assert_eq!(d.reason, "LTC 12.0% better than XMR (margin 5%), 310 s on XMR");
+        assert_eq!(
+            d.reason,
+            "LTC 12.0% better than XMR (margin 5%), 310 s on XMR"
+        );
 
         let d = decide(Some(("XMR", 0)), &c, &miner, &POLICY, 100);
         assert_eq!(d.choice.as_deref(), Some("XMR"));
         assert!(!d.switched);
-        assert!(d.reason.contains("less than the minimum 300 s"), "{}", d.reason);
+        assert!(
+            d.reason.contains("less than the minimum 300 s"),
+            "{}",
+            d.reason
+        );
 
         let close = [
             cand("XMR", Algorithm::RandomX, 1.0),
@@ -875,7 +888,7 @@ mod tests {
                 if shift >= 0 {
                     ((num << shift) / u128::from(net_m)) as u64
                 } else if -shift >= 128 - 40 {
-                    (num / (u128::from(net_m) << 40) >> (-shift - 40).min(127)) as u64
+                    ((num / (u128::from(net_m) << 40)) >> (-shift - 40).min(127)) as u64
                 } else {
                     (num / (u128::from(net_m) << -shift)) as u64
                 }

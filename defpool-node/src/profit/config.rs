@@ -79,7 +79,7 @@ pub struct PriceSourceConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pointer: Option<String>,
     /// json: the value is coins per BTC; use its inverse.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub invert: bool,
 }
 
@@ -189,7 +189,10 @@ impl ProfitConfig {
                     ("pair", p.pair.is_some()),
                 ] {
                     if set {
-                        push(k(f), "is for binance or kraken; the json provider takes url");
+                        push(
+                            k(f),
+                            "is for binance or kraken; the json provider takes url",
+                        );
                     }
                 }
             } else {
@@ -357,7 +360,10 @@ mod tests {
             "profit.network[0].provider: daemon needs the coin's [[coins.daemons]]",
             "profit.prices: no price source for LTC",
         ] {
-            assert!(keys.iter().any(|k| k.starts_with(want)), "{want} not in {keys:#?}");
+            assert!(
+                keys.iter().any(|k| k.starts_with(want)),
+                "{want} not in {keys:#?}"
+            );
         }
     }
 
@@ -368,7 +374,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            err.to_string().contains("profit.network: no network source for LTC"),
+            err.to_string()
+                .contains("profit.network: no network source for LTC"),
             "{err}"
         );
     }

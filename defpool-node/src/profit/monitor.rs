@@ -81,6 +81,10 @@ struct CoinData {
     was_stale: Option<bool>,
 }
 
+/// One answer of a refresh: which coin, which query, the source's name, what it
+/// said, and when (unix seconds).
+type Answered = (usize, Query, String, Result<Answer, SourceError>, i64);
+
 /// One query of one refresh.
 #[derive(Clone, Copy)]
 enum Query {
@@ -222,7 +226,10 @@ impl ProfitMonitor {
                     let result = result.unwrap_or_else(|_| {
                         Err(SourceError::Unreachable {
                             url: name.clone(),
-                            message: format!("no answer within {}", humantime::format_duration(timeout)),
+                            message: format!(
+                                "no answer within {}",
+                                humantime::format_duration(timeout)
+                            ),
                         })
                     });
                     (c, q, name, result, now_secs())
@@ -249,7 +256,7 @@ impl ProfitMonitor {
         self.apply(answers, now_secs());
     }
 
-    fn apply(&self, answers: Vec<(usize, Query, String, Result<Answer, SourceError>, i64)>, now: i64) {
+    fn apply(&self, answers: Vec<Answered>, now: i64) {
         let inner = &self.inner;
         let Ok(mut state) = inner.state.lock() else {
             return;
@@ -334,7 +341,12 @@ impl ProfitMonitor {
         let now = now_secs();
         let state = self.inner.state.lock().ok()?;
         let spec = CoinSpec::lookup(coin)?;
-        fresh_profit(spec, state.coins.get(spec.symbol)?, now, self.inner.settings.max_age)
+        fresh_profit(
+            spec,
+            state.coins.get(spec.symbol)?,
+            now,
+            self.inner.settings.max_age,
+        )
     }
 
     /// The coin's fresh network difficulty and block reward, for PPS credits.
@@ -472,7 +484,9 @@ impl ProfitMonitor {
                                 at: s.at * 1000,
                                 age_secs: age(s.at),
                             }),
-                            revenue_per_hash_day_btc: fresh.as_ref().map(|p| p.revenue_per_hash_day),
+                            revenue_per_hash_day_btc: fresh
+                                .as_ref()
+                                .map(|p| p.revenue_per_hash_day),
                             stale: fresh.is_none(),
                             errors: data
                                 .errors
@@ -523,7 +537,10 @@ fn fresh_profit(
     max_age: Duration,
 ) -> Option<CoinProfit> {
     let quote = data.quote.as_ref().filter(|q| !q.is_stale(now, max_age))?;
-    let (stats, _) = data.stats.as_ref().filter(|(s, _)| !s.is_stale(now, max_age))?;
+    let (stats, _) = data
+        .stats
+        .as_ref()
+        .filter(|(s, _)| !s.is_stale(now, max_age))?;
     CoinProfit::compute(spec, quote.clone(), *stats)
 }
 

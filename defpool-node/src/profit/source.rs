@@ -154,7 +154,11 @@ pub fn parse_kraken(url: &str, body: &Value) -> Result<Price, SourceError> {
     let errors: Vec<String> = body
         .get("error")
         .and_then(Value::as_array)
-        .map(|a| a.iter().map(|e| e.as_str().unwrap_or("?").to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|e| e.as_str().unwrap_or("?").to_string())
+                .collect()
+        })
         .unwrap_or_default();
     if !errors.is_empty() {
         return Err(SourceError::Remote {
@@ -259,14 +263,21 @@ fn atomic_value(url: &str, field: &str, v: &Value) -> Result<u64, SourceError> {
         Value::String(s) => s.trim().parse::<u64>().ok(),
         _ => None,
     };
-    n.ok_or_else(|| bad(url, field, format!("{v} is not a whole number of atomic units")))
+    n.ok_or_else(|| {
+        bad(
+            url,
+            field,
+            format!("{v} is not a whole number of atomic units"),
+        )
+    })
 }
 
 /// GETs `url` and parses its body as JSON, mapping every failure to what it was.
 async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, SourceError> {
     let unreachable = |e: reqwest::Error| SourceError::Unreachable {
         url: url.into(),
-        message: describe(&e),
+        // The URL is in the message already.
+        message: describe(&e.without_url()),
     };
     let resp = http.get(url).send().await.map_err(unreachable)?;
     let status = resp.status();
@@ -415,7 +426,7 @@ impl NetworkSource {
                 let mut last = SourceError::Daemon("no daemon configured".into());
                 for d in daemons {
                     match d.block_template(spec).await {
-                        Ok(t) => return parse_template(*spec, d.url(), &t),
+                        Ok(t) => return parse_template(spec, d.url(), &t),
                         Err(e) => last = e.into(),
                     }
                 }
@@ -434,11 +445,7 @@ impl NetworkSource {
 }
 
 /// Difficulty and reward from a `getblocktemplate` answer.
-pub fn parse_template(
-    spec: &CoinSpec,
-    url: &str,
-    t: &Value,
-) -> Result<(f64, u64), SourceError> {
+pub fn parse_template(spec: &CoinSpec, url: &str, t: &Value) -> Result<(f64, u64), SourceError> {
     let algorithm = PowAlgorithm::try_from(spec.algorithm)
         .map_err(|e| bad(url, "getblocktemplate", format!("{e:?}")))?;
     let target = t
@@ -451,7 +458,11 @@ pub fn parse_template(
     let target = Target::from_hex(target).map_err(|e| bad(url, "getblocktemplate.target", e))?;
     let difficulty = algorithm.difficulty_of_target(&target);
     if !(difficulty.is_finite() && difficulty > 0.0) {
-        return Err(bad(url, "getblocktemplate.target", "target gives no difficulty"));
+        return Err(bad(
+            url,
+            "getblocktemplate.target",
+            "target gives no difficulty",
+        ));
     }
     let reward = t
         .get("coinbasevalue")
