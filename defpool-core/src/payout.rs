@@ -213,10 +213,8 @@ pub fn pps_value(
     reward: Amount,
     fee: FeeRate,
 ) -> Option<PpsValue> {
-    if !(share_difficulty > 0.0 && network_difficulty > 0.0)
-        || !share_difficulty.is_finite()
-        || !network_difficulty.is_finite()
-    {
+    let valid = |d: f64| d.is_finite() && d > 0.0;
+    if !(valid(share_difficulty) && valid(network_difficulty)) {
         return None;
     }
     let ratio = (share_difficulty / network_difficulty).min(1.0);

@@ -376,6 +376,21 @@ impl ProfitMonitor {
         Some((credit, stats))
     }
 
+    /// The monitor as proxy mode's PPS network source
+    /// ([`crate::accounting::pps::NetworkSource`]): a coin's fresh network difficulty
+    /// and block reward, `None` while they are stale or missing (shares then wait).
+    pub fn pps_network_source(&self) -> crate::accounting::pps::NetworkSource {
+        let monitor = self.clone();
+        Arc::new(move |coin| {
+            monitor
+                .network_stats(coin)
+                .map(|s| crate::store::NetworkAtShare {
+                    difficulty: s.difficulty,
+                    block_reward: Amount::from_atomic(s.block_reward_atomic),
+                })
+        })
+    }
+
     /// Every coin with fresh data.
     pub fn candidates(&self) -> Vec<CoinProfit> {
         self.inner
@@ -571,4 +586,101 @@ fn views_of(inner: &Inner, state: &State, now: i64) -> Vec<ProfitabilityView> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use defpool_core::coin::Algorithm;
+
+    const XMR_ADDR: &str = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A";
+
+    fn monitor(events: &EventHub) -> ProfitMonitor {
+        let config = Config::from_toml_str(&format!(
+            "[[coins]]\nsymbol = \"XMR\"\npool_address = \"{XMR_ADDR}\"\n[[coins.daemons]]\nurl = \"http://127.0.0.1:1\"\n[profit]\nmax_age = \"60s\"\n[[profit.prices]]\ncoin = \"XMR\"\nprovider = \"binance\"\n"
+        ))
+        .unwrap();
+        ProfitMonitor::from_config(&config, Some(events.clone())).unwrap()
+    }
+
+    fn answers(at: i64) -> Vec<Answered> {
+        vec![
+            (
+                0,
+                Query::Price(0),
+                "binance".into(),
+                Ok(Answer::Price(Price::from_decimal("0.003").unwrap())),
+                at,
+            ),
+            (
+                0,
+                Query::Network,
+                "daemon".into(),
+                Ok(Answer::Network(300e9, 600_000_000_000)),
+                at,
+            ),
+        ]
+    }
+
+    #[tokio::test]
+    async fn fresh_data_is_served_and_stale_data_never() {
+        let events = EventHub::new();
+        let mut rx = events.subscribe();
+        let m = monitor(&events);
+        let now = now_secs();
+        m.apply(answers(now), now);
+        let p = m.latest("xmr").expect("fresh");
+        assert_eq!(p.quote.source, "binance");
+        assert!((p.revenue_per_hash_day - 86_400.0 / 300e9 * 0.6 * 0.003).abs() < 1e-20);
+        let network = (m.pps_network_source())("XMR").expect("fresh network");
+        assert_eq!(network.block_reward.atomic(), 600_000_000_000);
+        let (credit, _) = m.pps_credit("XMR", 3_000.0, FeeRate::ZERO).unwrap();
+        assert_eq!(credit.atomic(), 6_000);
+        match rx.recv().await.unwrap().event.event.clone() {
+            Event::Profitability { coins } => {
+                assert_eq!(coins[0].coin, "XMR");
+                assert!(coins[0].revenue_per_hash_day > 0.0);
+            }
+            other => panic!("{other:?}"),
+        }
+        // The same table again publishes nothing.
+        m.apply(Vec::new(), now);
+        assert!(rx.try_recv().is_err());
+
+        // Data read 61 s ago (max_age 60 s) is stale: kept for display, never served.
+        let old = now - 61;
+        m.apply(answers(old), now);
+        assert!(m.latest("XMR").is_none());
+        assert!(m.network_stats("XMR").is_none());
+        assert!((m.pps_network_source())("XMR").is_none());
+        assert!(m.pps_credit("XMR", 1.0, FeeRate::ZERO).is_none());
+        let report = m.report();
+        assert!(report.coins[0].stale);
+        assert_eq!(report.coins[0].price.as_ref().unwrap().btc, "0.003");
+        assert!(report.coins[0].revenue_per_hash_day_btc.is_none());
+    }
+
+    #[tokio::test]
+    async fn decisions_are_recorded_and_switches_published() {
+        let events = EventHub::new();
+        let m = monitor(&events);
+        let now = now_secs();
+        m.apply(answers(now), now);
+        let mut rx = events.subscribe();
+        let miner = MinerAlgorithms::of([Algorithm::RandomX]);
+        let d = m.decide("port 127.0.0.1:3333", Some(("LTC", now - 5)), &miner);
+        assert_eq!(d.choice.as_deref(), Some("XMR"));
+        assert!(d.switched, "LTC has no data: switch at once");
+        match rx.recv().await.unwrap().event.event.clone() {
+            Event::ProfitSwitch { from, to, .. } => {
+                assert_eq!((from.as_deref(), to.as_str()), (Some("LTC"), "XMR"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Staying is recorded once per scope, not on every call.
+        m.decide("port 127.0.0.1:3333", Some(("XMR", now)), &miner);
+        assert_eq!(m.report().decisions.len(), 1);
+        let views = m.views();
+        assert!(views[0].chosen);
+    }
 }
