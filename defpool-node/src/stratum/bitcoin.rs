@@ -10,7 +10,6 @@ use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use defpool_core::pow::bitcoin::{hash_to_display_hex, PowAlgorithm};
 use defpool_core::share::bitcoin::{
@@ -30,6 +29,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::lines::{LineBuffer, LineError};
+use super::session_io::{send_to_miner, BadMessages};
 use super::transport::{MinerRead, MinerWrite};
 use super::{BitcoinWork, PortContext};
 use crate::accounting::FoundBlock;
@@ -40,7 +40,6 @@ use crate::store::{now_ms, NewBlock, NewShare};
 
 /// Jobs a session remembers: the current one and a few before it.
 const KEPT_JOBS: usize = 4;
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Workers one connection may authorize (proxies put several on one connection).
 const MAX_WORKERS: usize = 16;
 
@@ -75,8 +74,7 @@ struct Session<W> {
     sent_difficulty: Option<f64>,
     vardiff: Option<Vardiff>,
     invalid_shares: u32,
-    bad_window_start: Instant,
-    bad_in_window: u32,
+    bad: BadMessages,
     writer: W,
 }
 
@@ -114,8 +112,7 @@ pub async fn run_session<R: MinerRead, W: MinerWrite>(
         sent_difficulty: None,
         vardiff: None,
         invalid_shares: 0,
-        bad_window_start: Instant::now(),
-        bad_in_window: 0,
+        bad: BadMessages::new(),
         writer,
         ctx,
     };
@@ -202,13 +199,9 @@ impl<W: MinerWrite> Session<W> {
     }
 
     async fn send(&mut self, bytes: &[u8]) -> Result<(), End> {
-        match self.writer.send(bytes, WRITE_TIMEOUT).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                Err(End::Reason("miner does not read; write timed out".into()))
-            }
-            Err(e) => Err(End::Reason(format!("write failed: {e}"))),
-        }
+        send_to_miner(&mut self.writer, bytes)
+            .await
+            .map_err(End::Reason)
     }
 
     async fn error(&mut self, id: &Value, code: ErrorCode, message: &str) -> Result<(), End> {
@@ -216,15 +209,9 @@ impl<W: MinerWrite> Session<W> {
     }
 
     fn bad_message(&mut self) -> Result<(), End> {
-        if self.bad_window_start.elapsed() > Duration::from_secs(60) {
-            self.bad_window_start = Instant::now();
-            self.bad_in_window = 0;
-        }
-        self.bad_in_window += 1;
-        if self.bad_in_window > self.ctx.settings.max_bad_messages_per_minute {
-            return Err(End::Reason("too many malformed requests".into()));
-        }
-        Ok(())
+        self.bad
+            .count(self.ctx.settings.max_bad_messages_per_minute)
+            .map_err(End::Reason)
     }
 
     async fn handle_line(&mut self, line: &[u8]) -> Result<(), End> {
@@ -237,7 +224,7 @@ impl<W: MinerWrite> Session<W> {
                 // An xmrig pointed at this port: say what the port speaks and close,
                 // rather than answering "unknown method" forever.
                 if !self.subscribed
-                    && self.bad_in_window == 0
+                    && self.bad.none()
                     && detect_dialect(line) == Some(Dialect::CryptoNote)
                 {
                     let message = format!(

@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use defpool_core::job::monero::block_id;
 use defpool_core::pow::{check_hash, job_target_hex};
@@ -25,6 +24,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::lines::{LineBuffer, LineError};
+use super::session_io::{send_to_miner, BadMessages};
 use super::transport::{MinerRead, MinerWrite};
 use super::{MoneroWork, PortContext};
 use crate::accounting::FoundBlock;
@@ -35,7 +35,6 @@ use crate::store::{now_ms, NewBlock, NewShare};
 /// Jobs a session remembers: the current one and a few before it (xmrig keeps
 /// submitting on the previous job for a moment after a new one arrives).
 const KEPT_JOBS: usize = 3;
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Stratum error replies as reference pools word them (xmrig logs the message).
 mod reply {
@@ -104,8 +103,7 @@ struct Session<W> {
     current_height: u64,
     verified_valid: u32,
     invalid_shares: u32,
-    bad_window_start: Instant,
-    bad_in_window: u32,
+    bad: BadMessages,
     writer: W,
 }
 
@@ -177,8 +175,7 @@ impl<W: MinerWrite> Session<W> {
             current_height: 0,
             verified_valid: 0,
             invalid_shares: 0,
-            bad_window_start: Instant::now(),
-            bad_in_window: 0,
+            bad: BadMessages::new(),
             writer,
             ctx,
         }
@@ -272,26 +269,16 @@ impl<W: MinerWrite> Session<W> {
     }
 
     async fn send(&mut self, bytes: &[u8]) -> Result<(), End> {
-        match self.writer.send(bytes, WRITE_TIMEOUT).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                Err(End::Reason("miner does not read; write timed out".into()))
-            }
-            Err(e) => Err(End::Reason(format!("write failed: {e}"))),
-        }
+        send_to_miner(&mut self.writer, bytes)
+            .await
+            .map_err(End::Reason)
     }
 
     /// Counts a malformed request; too many in a minute ends the session.
     fn bad_message(&mut self) -> Result<(), End> {
-        if self.bad_window_start.elapsed() > Duration::from_secs(60) {
-            self.bad_window_start = Instant::now();
-            self.bad_in_window = 0;
-        }
-        self.bad_in_window += 1;
-        if self.bad_in_window > self.ctx.settings.max_bad_messages_per_minute {
-            return Err(End::Reason("too many malformed requests".into()));
-        }
-        Ok(())
+        self.bad
+            .count(self.ctx.settings.max_bad_messages_per_minute)
+            .map_err(End::Reason)
     }
 
     async fn handle_line(&mut self, line: &[u8]) -> Result<(), End> {
@@ -304,7 +291,7 @@ impl<W: MinerWrite> Session<W> {
                 // A cpuminer pointed at this port: say what the port speaks and close,
                 // rather than answering "unknown method" forever.
                 if self.identity.is_none()
-                    && self.bad_in_window == 0
+                    && self.bad.none()
                     && detect_dialect(line) == Some(Dialect::Bitcoin)
                 {
                     let message = format!(

@@ -10,6 +10,7 @@ pub mod cryptonote;
 pub mod lines;
 pub mod proxy_bitcoin;
 pub mod proxy_cryptonote;
+pub mod session_io;
 pub mod tls;
 pub mod transport;
 

@@ -14,7 +14,7 @@ use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use defpool_core::address;
 use defpool_core::pow::bitcoin::PowAlgorithm;
@@ -34,6 +34,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::lines::{LineBuffer, LineError};
+use super::session_io::{send_to_miner, BadMessages};
 use super::transport::{MinerRead, MinerWrite};
 use super::{PortContext, PortWork};
 use crate::accounting::ProxyRecorder;
@@ -43,7 +44,6 @@ use crate::upstream::slots::{SlotLease, SlotPool};
 
 /// Jobs a session remembers: the current one and a few before it.
 const KEPT_JOBS: usize = 4;
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a subscribe waits for a new upstream connection's first job.
 const FIRST_JOB_WAIT: Duration = Duration::from_secs(20);
 /// Workers one connection may authorize.
@@ -107,8 +107,7 @@ struct Session<W> {
     generation: u64,
     sent_difficulty: Option<f64>,
     invalid_shares: u32,
-    bad_window_start: Instant,
-    bad_in_window: u32,
+    bad: BadMessages,
     writer: W,
 }
 
@@ -142,8 +141,7 @@ pub fn run_session<R: MinerRead, W: MinerWrite>(
         generation: 0,
         sent_difficulty: None,
         invalid_shares: 0,
-        bad_window_start: Instant::now(),
-        bad_in_window: 0,
+        bad: BadMessages::new(),
         writer,
         ctx,
     };
@@ -258,13 +256,9 @@ impl<W: MinerWrite> Session<W> {
     }
 
     async fn send(&mut self, bytes: &[u8]) -> Result<(), End> {
-        match self.writer.send(bytes, WRITE_TIMEOUT).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                Err(End::Reason("miner does not read; write timed out".into()))
-            }
-            Err(e) => Err(End::Reason(format!("write failed: {e}"))),
-        }
+        send_to_miner(&mut self.writer, bytes)
+            .await
+            .map_err(End::Reason)
     }
 
     async fn error(&mut self, id: &Value, code: ErrorCode, message: &str) -> Result<(), End> {
@@ -272,15 +266,9 @@ impl<W: MinerWrite> Session<W> {
     }
 
     fn bad_message(&mut self) -> Result<(), End> {
-        if self.bad_window_start.elapsed() > Duration::from_secs(60) {
-            self.bad_window_start = Instant::now();
-            self.bad_in_window = 0;
-        }
-        self.bad_in_window += 1;
-        if self.bad_in_window > self.ctx.settings.max_bad_messages_per_minute {
-            return Err(End::Reason("too many malformed requests".into()));
-        }
-        Ok(())
+        self.bad
+            .count(self.ctx.settings.max_bad_messages_per_minute)
+            .map_err(End::Reason)
     }
 
     async fn handle_line(&mut self, line: &[u8]) -> Result<(), End> {
@@ -845,6 +833,7 @@ mod tests {
     use defpool_core::job::bitcoin::StratumWork;
     use defpool_core::stratum::bitcoin::Notify;
     use serde_json::json;
+    use std::time::Instant;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
     use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
     use tokio::net::{TcpListener, TcpStream};

@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use defpool_core::address;
 use defpool_core::pow::check_hash;
@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::lines::{LineBuffer, LineError};
+use super::session_io::{send_to_miner, BadMessages};
 use super::transport::{MinerRead, MinerWrite};
 use super::{PortContext, ProxyMoneroWork};
 use crate::mining::monero_source::ALGO;
@@ -34,7 +35,6 @@ use crate::upstream::cryptonote::{CnUpstream, CnUpstreamJob, SubmitError, NONCE_
 use crate::upstream::slots::SlotLease;
 
 const KEPT_JOBS: usize = 3;
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a login waits for a new upstream connection's first job.
 const FIRST_JOB_WAIT: Duration = Duration::from_secs(20);
 /// The byte of the blob a slot fixes: the nonce's most significant byte.
@@ -69,8 +69,7 @@ struct Session<W> {
     next_slot: usize,
     next_job_id: u32,
     invalid_shares: u32,
-    bad_window_start: Instant,
-    bad_in_window: u32,
+    bad: BadMessages,
     writer: W,
 }
 
@@ -104,8 +103,7 @@ pub fn run_session<R: MinerRead, W: MinerWrite>(
         next_slot: 0,
         next_job_id: 1,
         invalid_shares: 0,
-        bad_window_start: Instant::now(),
-        bad_in_window: 0,
+        bad: BadMessages::new(),
         writer,
         ctx,
     };
@@ -226,25 +224,15 @@ impl<W: MinerWrite> Session<W> {
     }
 
     async fn send(&mut self, bytes: &[u8]) -> Result<(), End> {
-        match self.writer.send(bytes, WRITE_TIMEOUT).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                Err(End::Reason("miner does not read; write timed out".into()))
-            }
-            Err(e) => Err(End::Reason(format!("write failed: {e}"))),
-        }
+        send_to_miner(&mut self.writer, bytes)
+            .await
+            .map_err(End::Reason)
     }
 
     fn bad_message(&mut self) -> Result<(), End> {
-        if self.bad_window_start.elapsed() > Duration::from_secs(60) {
-            self.bad_window_start = Instant::now();
-            self.bad_in_window = 0;
-        }
-        self.bad_in_window += 1;
-        if self.bad_in_window > self.ctx.settings.max_bad_messages_per_minute {
-            return Err(End::Reason("too many malformed requests".into()));
-        }
-        Ok(())
+        self.bad
+            .count(self.ctx.settings.max_bad_messages_per_minute)
+            .map_err(End::Reason)
     }
 
     async fn handle_line(&mut self, line: &[u8]) -> Result<(), End> {

@@ -340,24 +340,14 @@ impl BtcUpstream {
 
     /// Records the upstream's verdict on a share (for the reject-rate health check).
     pub fn share_outcome(&self, job: &BtcUpstreamJob, accepted: Option<bool>) {
-        match accepted {
-            Some(true) => self.stats.accepted.fetch_add(1, Ordering::Relaxed),
-            Some(false) => self.stats.rejected.fetch_add(1, Ordering::Relaxed),
-            None => self.stats.lost.fetch_add(1, Ordering::Relaxed),
-        };
-        let Some(accepted) = accepted else { return };
-        // Only outcomes of the connection in use judge it.
-        let same = self
-            .live
-            .lock()
-            .ok()
-            .and_then(|l| l.as_ref().map(|l| l.generation == job.generation))
-            .unwrap_or(false);
-        if same {
-            if let Ok(mut v) = self.vitals.lock() {
-                v.share_outcome(accepted, &self.settings.limits);
-            }
-        }
+        super::record_outcome(
+            &self.stats,
+            &self.vitals,
+            &self.settings.limits,
+            self.generation(),
+            job.generation,
+            accepted,
+        );
     }
 
     async fn supervise(self: Arc<Self>, mut stop: watch::Receiver<bool>) {

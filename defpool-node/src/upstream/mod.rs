@@ -128,3 +128,27 @@ pub fn connection_views<U: UpstreamView + 'static>(
         .map(|(u, miners)| (u as std::sync::Arc<dyn UpstreamView>, miners))
         .collect()
 }
+
+/// Counts an upstream's verdict on a share and, when the share was sent on the
+/// connection in use (`live_generation`), lets it judge that connection's health.
+pub(crate) fn record_outcome(
+    stats: &UpstreamStats,
+    vitals: &std::sync::Mutex<health::UpstreamVitals>,
+    limits: &HealthLimits,
+    live_generation: Option<u64>,
+    share_generation: u64,
+    accepted: Option<bool>,
+) {
+    use std::sync::atomic::Ordering;
+    match accepted {
+        Some(true) => stats.accepted.fetch_add(1, Ordering::Relaxed),
+        Some(false) => stats.rejected.fetch_add(1, Ordering::Relaxed),
+        None => stats.lost.fetch_add(1, Ordering::Relaxed),
+    };
+    let Some(accepted) = accepted else { return };
+    if live_generation == Some(share_generation) {
+        if let Ok(mut v) = vitals.lock() {
+            v.share_outcome(accepted, limits);
+        }
+    }
+}
