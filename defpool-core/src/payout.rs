@@ -204,23 +204,18 @@ pub fn split_reward(
 /// `share_difficulty / network_difficulty × reward`, and the pool's fee on it.
 ///
 /// A share at or above the network difficulty is a whole block, never more. The
-/// ratio is taken in f64 (difficulties are f64 on the wire) and the value rounded
-/// down to an atomic unit; the fee is [`FeeRate::fee_on`] of that value, so
-/// `credit + fee` is the share's value exactly.
+/// value is the exact floor of the ratio of the two difficulties (taken as the
+/// binary fractions they are) times the reward; the fee is [`FeeRate::fee_on`] of
+/// that value, so `credit + fee` is the share's value exactly.
 pub fn pps_value(
     share_difficulty: f64,
     network_difficulty: f64,
     reward: Amount,
     fee: FeeRate,
 ) -> Option<PpsValue> {
-    let valid = |d: f64| d.is_finite() && d > 0.0;
-    if !(valid(share_difficulty) && valid(network_difficulty)) {
-        return None;
-    }
-    let ratio = (share_difficulty / network_difficulty).min(1.0);
-    // Products of an f64 ratio in (0, 1] and a u64 stay within u64 after floor.
-    let value = ((reward.atomic() as f64) * ratio).floor() as u64;
-    let value = Amount::from_atomic(value.min(reward.atomic()));
+    let value =
+        crate::profit::share_of_reward(share_difficulty, network_difficulty, reward.atomic())?;
+    let value = Amount::from_atomic(value);
     let fee_amount = fee.fee_on(value);
     Some(PpsValue {
         credit: Amount::from_atomic(value.atomic() - fee_amount.atomic()),

@@ -298,13 +298,11 @@ pub fn pps_credit(
     reward: Amount,
     fee: FeeRate,
 ) -> Option<Amount> {
-    let value = pps_value(share_difficulty, network_difficulty, reward.atomic())?;
-    let value = Amount::from_atomic(value);
-    value.checked_sub(fee.fee_on(value))
+    crate::payout::pps_value(share_difficulty, network_difficulty, reward, fee).map(|v| v.credit)
 }
 
 /// `floor(share / network × reward)`, capped at `reward`, exactly.
-fn pps_value(share: f64, network: f64, reward: u64) -> Option<u64> {
+pub(crate) fn share_of_reward(share: f64, network: f64, reward: u64) -> Option<u64> {
     let valid = |d: f64| d.is_finite() && d > 0.0;
     if !valid(share) || !valid(network) {
         return None;

@@ -148,48 +148,16 @@ pub async fn run_live(live: LiveConfig, events: EventHub) -> anyhow::Result<()> 
         },
     );
 
+    // Prices and network figures; for proxy coins also the PPS network data.
+    let profit = crate::profit::ProfitMonitor::from_config(&config, Some(events.clone()))
+        .context("profit sources ([profit])")?;
     // Proxy mode: verdicts of forwarded shares, and PPS crediting per proxy coin.
     let mut proxy_tasks = Vec::new();
     let recorder = if config.coins.iter().any(|c| c.mode == Mode::Proxy) {
-        // Network difficulty and reward from the proxy coins' own daemons, when
-        // configured; never used past five poll periods.
-        let daemon_network = crate::accounting::pps::DaemonNetwork::default();
-        let poll = config.intervals.profit_monitor;
-        let network: NetworkSource = daemon_network.source(poll * 5);
+        let network: NetworkSource = profit.pps_network_source();
         let (recorder, task) = ProxyRecorder::start(store.clone(), network.clone());
         proxy_tasks.push(task);
         for coin in config.coins.iter().filter(|c| c.mode == Mode::Proxy) {
-            if coin.spec().family == Family::Monero && !coin.daemons.is_empty() {
-                let daemons = coin
-                    .daemons
-                    .iter()
-                    .map(|d| MoneroDaemon::new(&d.url))
-                    .collect::<Result<Vec<_>, _>>()
-                    .with_context(|| format!("daemons of {}", coin.spec().symbol))?;
-                proxy_tasks.push(tokio::spawn(daemon_network.clone().run_monero(
-                    coin.spec().symbol.to_string(),
-                    daemons,
-                    poll,
-                    stop_rx.clone(),
-                )));
-            }
-            if coin.spec().family == Family::Bitcoin && !coin.daemons.is_empty() {
-                let daemons = coin
-                    .daemons
-                    .iter()
-                    .map(|d| match &d.cookie_file {
-                        Some(cookie) => BitcoinDaemon::with_cookie_file(&d.url, cookie),
-                        None => BitcoinDaemon::new(&d.url, &d.user, &d.password),
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .with_context(|| format!("daemons of {}", coin.spec().symbol))?;
-                proxy_tasks.push(tokio::spawn(daemon_network.clone().run_bitcoin(
-                    coin.spec(),
-                    daemons,
-                    poll,
-                    stop_rx.clone(),
-                )));
-            }
             proxy_tasks.push(tokio::spawn(crate::accounting::pps::run_crediting(
                 store.clone(),
                 coin.clone(),
@@ -205,8 +173,6 @@ pub async fn run_live(live: LiveConfig, events: EventHub) -> anyhow::Result<()> 
     let stratum_tasks =
         start_stratum(&config, &sink, recorder.clone(), &events, stop_rx.clone()).await?;
     drop(recorder);
-    let profit = crate::profit::ProfitMonitor::from_config(&config, Some(events.clone()))
-        .context("profit sources ([profit])")?;
 
     let state = AppState {
         store: store.clone(),

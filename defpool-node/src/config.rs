@@ -1005,7 +1005,7 @@ fn read_toml(path: &Path) -> Result<toml::Table, ConfigError> {
 
 /// Top-level keys an environment variable may address. Other `DEFPOOL_*` variables
 /// (`DEFPOOL_URL`, `DEFPOOL_TOKEN`, test gates) belong to clients and tests.
-const TOP_LEVEL_KEYS: [&str; 10] = [
+const TOP_LEVEL_KEYS: [&str; 11] = [
     "data_dir",
     "database",
     "api",
@@ -1016,6 +1016,7 @@ const TOP_LEVEL_KEYS: [&str; 10] = [
     "coins",
     "ports",
     "profit",
+    "proxy",
 ];
 
 /// Applies `DEFPOOL_SECTION__KEY=value` overrides. Array elements are addressed by
@@ -1259,11 +1260,13 @@ mod tests {
                 ("DEFPOOL_API__LISTEN", "127.0.0.1:9090"),
                 ("DEFPOOL_INTERVALS__PAYOUT_PROCESS", "5s"),
                 ("DEFPOOL_COINS__0__FEE_PERCENT", "0.5"),
+                ("DEFPOOL_PROXY__JOB_TIMEOUT", "2m"),
                 ("DEFPOOL_URL", "http://ignored-by-the-node"),
             ]),
             &CliOverrides::default(),
         )
         .unwrap();
+        assert_eq!(c.proxy.job_timeout, Duration::from_secs(120));
         assert_eq!(c.api.listen.to_string(), "127.0.0.1:9090");
         assert_eq!(c.intervals.payout_process, Duration::from_secs(5));
         assert_eq!(c.coins[0].fee_percent, 0.5);

@@ -116,11 +116,21 @@ impl ProfitMonitor {
 
     /// Builds the sources of every covered coin from the (validated) config.
     pub fn from_config(config: &Config, events: Option<EventHub>) -> Result<Self, RpcError> {
-        let Some(settings) = config.profit.clone() else {
-            return Ok(ProfitMonitor::disabled());
+        // Proxy mode credits shares by network difficulty and reward, so a node with
+        // proxy coins watches their network figures even without a [profit] section.
+        let proxy_coins: Vec<_> = config
+            .coins
+            .iter()
+            .filter(|c| c.mode == crate::config::Mode::Proxy)
+            .cloned()
+            .collect();
+        let (settings, watched) = match config.profit.clone() {
+            Some(settings) => (settings, config.coins.clone()),
+            None if !proxy_coins.is_empty() => (Default::default(), proxy_coins),
+            None => return Ok(ProfitMonitor::disabled()),
         };
         let mut coins = Vec::new();
-        for spec in settings.coins(&config.coins) {
+        for spec in settings.coins(&watched) {
             let prices = settings
                 .prices
                 .iter()
