@@ -363,6 +363,26 @@ async fn three_hundred_miners_share_two_upstream_connections_without_overlapping
         report(&px).await["coins"][0]["accepted"].as_u64() == Some(4)
     })
     .await;
+    // A miner that submits and leaves without reading the answer: its share still
+    // goes upstream and its verdict is recorded.
+    let mut leaving = miners.pop().expect("miner 299");
+    let share = loop {
+        if let Some(s) = leaving.find_share(None, 200) {
+            break s;
+        }
+    };
+    let line = format!(
+        "{}\n",
+        json!({"id": 99, "method": "submit", "params": {"id": leaving.session, "job_id": share.job_id, "nonce": hex::encode(share.nonce), "result": hex::encode(share.hash)}})
+    );
+    leaving.send_raw(line.as_bytes()).await.unwrap();
+    drop(leaving);
+    wait_until(
+        "the leaving miner's verdict",
+        Duration::from_secs(30),
+        || async { report(&px).await["coins"][0]["accepted"].as_u64() == Some(5) },
+    )
+    .await;
     // A miner that leaves frees its slot for the next one.
     drop(miners.pop());
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -753,8 +753,8 @@ impl<W: MinerWrite> Session<W> {
             .shared
             .shares_accepted
             .fetch_add(1, Ordering::Relaxed);
-        self.send(&response_ok(id, true)).await?;
-
+        // The verdict is awaited (and recorded) whatever happens to the miner's
+        // connection: start that before answering, which may fail.
         let recorder = self.ctx.work.recorder.clone();
         let network = (recorder.network)(&coin);
         let record = NewProxyShare {
@@ -773,7 +773,7 @@ impl<W: MinerWrite> Session<W> {
             record_verdict(upstream, job, forwarded, wait, recorder, record)
                 .instrument(tracing::Span::current()),
         );
-        Ok(())
+        self.send(&response_ok(id, true)).await
     }
 }
 

@@ -513,8 +513,8 @@ impl<W: MinerWrite> Session<W> {
             .shared
             .shares_accepted
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.send(&response_ok(id, json!({"status": "OK"}))).await?;
-
+        // The verdict is awaited (and recorded) whatever happens to the miner's
+        // connection: start that before answering, which may fail.
         let recorder = self.ctx.work.recorder.clone();
         let network = (recorder.network)(&coin);
         let upstream_url = upstream.endpoint_url(job.upstream);
@@ -587,7 +587,7 @@ impl<W: MinerWrite> Session<W> {
             }
             .instrument(tracing::Span::current()),
         );
-        Ok(())
+        self.send(&response_ok(id, json!({"status": "OK"}))).await
     }
 }
 
