@@ -15,8 +15,7 @@ use std::time::Duration;
 use defpool_core::address;
 use defpool_core::pow::check_hash;
 use defpool_core::stratum::cryptonote::{
-    job_notification, parse_request, response_error, response_ok, ClientRequest, Job, LoginParams,
-    SubmitParams,
+    parse_request, response_error, response_ok, ClientRequest, Job, LoginParams, SubmitParams,
 };
 use defpool_core::stratum::identity::{
     parse_identity, sanitize_worker, MinerIdentity, DEFAULT_WORKER,
@@ -37,8 +36,6 @@ use crate::upstream::slots::SlotLease;
 const KEPT_JOBS: usize = 3;
 /// How long a login waits for a new upstream connection's first job.
 const FIRST_JOB_WAIT: Duration = Duration::from_secs(20);
-/// The byte of the blob a slot fixes: the nonce's most significant byte.
-const SLOT_BYTE: usize = NONCE_OFFSET + 3;
 
 mod reply {
     pub const UNAUTHENTICATED: &str = "Unauthenticated";
@@ -54,7 +51,6 @@ mod reply {
 }
 
 struct SentJob {
-    id: u32,
     job: Arc<CnUpstreamJob>,
     nonces: Vec<u32>,
 }
@@ -67,7 +63,6 @@ struct Session<W> {
     lease: Option<SlotLease<CnUpstream>>,
     jobs: [Option<SentJob>; KEPT_JOBS],
     next_slot: usize,
-    next_job_id: u32,
     invalid_shares: u32,
     bad: BadMessages,
     writer: W,
@@ -101,7 +96,6 @@ pub fn run_session<R: MinerRead, W: MinerWrite>(
         lease: None,
         jobs: Default::default(),
         next_slot: 0,
-        next_job_id: 1,
         invalid_shares: 0,
         bad: BadMessages::new(),
         writer,
@@ -205,8 +199,9 @@ impl<W: MinerWrite> Session<W> {
                     }
                     let job = jobs_rx.as_mut().and_then(|rx| rx.borrow_and_update().clone());
                     if let Some(job) = job {
-                        let message = self.job_for(job);
-                        if let Err(e) = self.send(&job_notification(&message)).await {
+                        self.remember(&job);
+                        let line = job.line_for_slot(self.slot());
+                        if let Err(e) = self.send(&line).await {
                             return (e, None);
                         }
                     }
@@ -370,28 +365,22 @@ impl<W: MinerWrite> Session<W> {
         self.lease.as_ref().map(|l| l.slot as u8).unwrap_or(0)
     }
 
-    /// The miner's copy of an upstream job: its slot in the nonce, its own job id.
+    /// The miner's copy of an upstream job (its slot in the nonce), remembered.
     fn job_for(&mut self, job: Arc<CnUpstreamJob>) -> Job {
-        let id = self.next_job_id;
-        self.next_job_id = self.next_job_id.wrapping_add(1);
-        let mut blob = job.blob.clone();
-        blob[NONCE_OFFSET..NONCE_OFFSET + 4].fill(0);
-        blob[SLOT_BYTE] = self.slot();
-        let message = Job {
-            blob: hex::encode(&blob),
-            job_id: id.to_string(),
-            target: job.target_hex.clone(),
-            algo: job.algo.clone().unwrap_or_else(|| ALGO.to_string()),
-            height: job.height,
-            seed_hash: job.seed_hash.clone(),
-        };
+        self.remember(&job);
+        job.for_slot(self.slot())
+    }
+
+    /// Keeps `job` among the recent jobs the miner may submit on (once).
+    fn remember(&mut self, job: &Arc<CnUpstreamJob>) {
+        if self.jobs.iter().flatten().any(|j| Arc::ptr_eq(&j.job, job)) {
+            return;
+        }
         self.jobs[self.next_slot] = Some(SentJob {
-            id,
-            job,
+            job: job.clone(),
             nonces: Vec::new(),
         });
         self.next_slot = (self.next_slot + 1) % KEPT_JOBS;
-        message
     }
 
     async fn reject(
@@ -440,7 +429,7 @@ impl<W: MinerWrite> Session<W> {
         let Some(job_id) = params.job_id.parse::<u32>().ok() else {
             return self.reject(id, reply::INVALID_JOB_ID, false).await;
         };
-        let Some(sent) = self.jobs.iter_mut().flatten().find(|j| j.id == job_id) else {
+        let Some(sent) = self.jobs.iter_mut().flatten().find(|j| j.job.seq == job_id) else {
             return self.reject(id, reply::INVALID_JOB_ID, false).await;
         };
         let job = sent.job.clone();

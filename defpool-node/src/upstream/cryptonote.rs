@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use defpool_core::pow::difficulty_from_job_target;
+use defpool_core::stratum::cryptonote::{job_notification, Job};
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, watch};
 
@@ -19,6 +20,7 @@ use super::health::UpstreamVitals;
 use super::link::{CallError, Incoming, Link};
 use super::rotation::Rotation;
 use super::{Endpoint, UpstreamSettings, UpstreamStats};
+use crate::mining::monero_source::ALGO;
 use crate::mining::HealthBoard;
 
 /// Byte of the hashing blob where the 4-byte nonce starts.
@@ -41,10 +43,54 @@ pub struct CnUpstreamJob {
     pub height: u64,
     pub seed_hash: String,
     pub received: Instant,
+    /// The id miners see for this job: the same for every miner of the connection,
+    /// unique over this client's jobs.
+    pub seq: u32,
+    /// The `job` notification for slot 0, encoded once; a miner's line is this with
+    /// its slot written in at [`CnUpstreamJob::slot_hex_at`].
+    pub line: Vec<u8>,
+    /// Where in `line` the two hex digits of the slot byte are.
+    pub slot_hex_at: usize,
 }
 
 impl CnUpstreamJob {
-    fn parse(job: &Value, generation: u64, upstream: usize) -> Result<CnUpstreamJob, String> {
+    /// The job as a miner in `slot` is sent it (login result, `getjob`).
+    pub fn for_slot(&self, slot: u8) -> Job {
+        Job {
+            blob: hex::encode(self.blob_for_slot(slot)),
+            job_id: self.seq.to_string(),
+            target: self.target_hex.clone(),
+            algo: self.algo.clone().unwrap_or_else(|| ALGO.to_string()),
+            height: self.height,
+            seed_hash: self.seed_hash.clone(),
+        }
+    }
+
+    /// The `job` notification for a miner in `slot`: the shared line with two hex
+    /// digits changed, no encoding per miner.
+    pub fn line_for_slot(&self, slot: u8) -> Vec<u8> {
+        let mut line = self.line.clone();
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        line[self.slot_hex_at] = HEX[usize::from(slot >> 4)];
+        line[self.slot_hex_at + 1] = HEX[usize::from(slot & 0x0f)];
+        line
+    }
+
+    /// The hashing blob a miner in `slot` starts from: nonce zero but for its top
+    /// byte, the slot.
+    pub fn blob_for_slot(&self, slot: u8) -> Vec<u8> {
+        let mut blob = self.blob.clone();
+        blob[NONCE_OFFSET..NONCE_OFFSET + 4].fill(0);
+        blob[NONCE_OFFSET + 3] = slot;
+        blob
+    }
+
+    fn parse(
+        job: &Value,
+        generation: u64,
+        upstream: usize,
+        seq: u32,
+    ) -> Result<CnUpstreamJob, String> {
         let text = |k: &str| job.get(k).and_then(Value::as_str);
         let blob_hex = text("blob").ok_or("job without blob")?;
         let blob = hex::decode(blob_hex).map_err(|e| format!("job blob is not hex: {e}"))?;
@@ -62,7 +108,7 @@ impl CnUpstreamJob {
         if !seed_hash.is_empty() && (seed_hash.len() != 64 || hex::decode(&seed_hash).is_err()) {
             return Err(format!("seed_hash {seed_hash:?} is not 32 bytes of hex"));
         }
-        Ok(CnUpstreamJob {
+        let mut parsed = CnUpstreamJob {
             generation,
             upstream,
             job_id,
@@ -73,7 +119,20 @@ impl CnUpstreamJob {
             height: job.get("height").and_then(Value::as_u64).unwrap_or(0),
             seed_hash,
             received: Instant::now(),
-        })
+            seq,
+            line: Vec::new(),
+            slot_hex_at: 0,
+        };
+        let slot0 = parsed.for_slot(0);
+        parsed.line = job_notification(&slot0);
+        // The blob's hex appears once in the line; the slot byte's digits are inside it.
+        let at = parsed
+            .line
+            .windows(slot0.blob.len())
+            .position(|w| w == slot0.blob.as_bytes())
+            .ok_or("job line without its blob")?;
+        parsed.slot_hex_at = at + 2 * (NONCE_OFFSET + 3);
+        Ok(parsed)
     }
 }
 
@@ -104,6 +163,7 @@ pub struct CnUpstream {
     vitals: Mutex<UpstreamVitals>,
     health: HealthBoard,
     generation: AtomicU64,
+    next_job: std::sync::atomic::AtomicU32,
     pub stats: UpstreamStats,
 }
 
@@ -125,6 +185,7 @@ impl CnUpstream {
             vitals: Mutex::new(UpstreamVitals::new(Instant::now())),
             health,
             generation: AtomicU64::new(0),
+            next_job: std::sync::atomic::AtomicU32::new(1),
             stats: UpstreamStats::default(),
         });
         tokio::spawn(upstream.clone().supervise(stop));
@@ -141,6 +202,10 @@ impl CnUpstream {
 
     pub fn health(&self) -> Vec<crate::daemon::DaemonHealth> {
         self.health.snapshot()
+    }
+
+    fn next_seq(&self) -> u32 {
+        self.next_job.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The generation of the connection in use, if connected.
@@ -260,7 +325,7 @@ impl CnUpstream {
             .to_string();
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         let first = login.get("job").ok_or("login result without a job")?;
-        let job = CnUpstreamJob::parse(first, generation, index)?;
+        let job = CnUpstreamJob::parse(first, generation, index, self.next_seq())?;
         if let Ok(mut live) = self.live.lock() {
             *live = Some(Live {
                 generation,
@@ -283,7 +348,7 @@ impl CnUpstream {
             tokio::select! {
                 message = incoming.recv() => match message {
                     Some(Incoming::Notification { method, params }) => match method.as_str() {
-                        "job" => match CnUpstreamJob::parse(&params, generation, index) {
+                        "job" => match CnUpstreamJob::parse(&params, generation, index, self.next_seq()) {
                             Ok(job) => self.publish(job),
                             Err(e) => tracing::warn!(upstream = %endpoint.raw_url, error = %e, "upstream sent a bad job; keeping the current one"),
                         },
@@ -339,7 +404,7 @@ mod tests {
             "height": 12,
             "seed_hash": "ab".repeat(32),
         });
-        let j = CnUpstreamJob::parse(&job, 3, 1).unwrap();
+        let j = CnUpstreamJob::parse(&job, 3, 1, 9).unwrap();
         assert_eq!(j.job_id, "7");
         assert_eq!(j.blob.len(), 76);
         assert_eq!(j.difficulty, 10_000);
@@ -347,9 +412,24 @@ mod tests {
     }
 
     #[test]
+    fn every_slot_gets_the_shared_line_with_its_own_top_nonce_byte() {
+        let job = json!({"blob": "ab".repeat(76), "job_id": "7", "target": "b88d0600",
+            "algo": "rx/0", "height": 12, "seed_hash": "cd".repeat(32)});
+        let j = CnUpstreamJob::parse(&job, 1, 0, 5).unwrap();
+        for slot in [0u8, 1, 0x7f, 0xff] {
+            let line = j.line_for_slot(slot);
+            assert_eq!(line, job_notification(&j.for_slot(slot)), "slot {slot}");
+            let blob = j.blob_for_slot(slot);
+            assert_eq!(&blob[39..43], &[0, 0, 0, slot]);
+            assert_eq!(blob[..39], j.blob[..39]);
+        }
+        assert_eq!(j.for_slot(3).job_id, "5");
+    }
+
+    #[test]
     fn refuses_bad_jobs() {
         let ok = json!({"blob": "0".repeat(152), "job_id": "1", "target": "b88d0600"});
-        assert!(CnUpstreamJob::parse(&ok, 1, 0).is_ok());
+        assert!(CnUpstreamJob::parse(&ok, 1, 0, 1).is_ok());
         for (k, v) in [
             ("blob", json!("zz")),
             ("blob", json!("00")),
@@ -359,7 +439,7 @@ mod tests {
         ] {
             let mut bad = ok.clone();
             bad[k] = v;
-            assert!(CnUpstreamJob::parse(&bad, 1, 0).is_err(), "{k}");
+            assert!(CnUpstreamJob::parse(&bad, 1, 0, 1).is_err(), "{k}");
         }
     }
 }
