@@ -10,6 +10,8 @@
 
 mod support;
 
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 
@@ -351,8 +353,36 @@ async fn payouts_are_requested_listed_cancelled_and_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bans_are_listed_added_and_removed() {
     let Setup {
-        node, dir: _dir, ..
+        node,
+        dir: _dir,
+        config,
     } = start().await;
+    // A miner connected before its address is banned is cut off at its next line.
+    let stratum = config
+        .split("[[ports]]")
+        .nth(1)
+        .and_then(|p| p.split("listen = \"").nth(1))
+        .and_then(|l| l.split('"').next())
+        .expect("the stratum port")
+        .to_string();
+    let early = tokio::net::TcpStream::connect(&stratum).await.unwrap();
+    let (r, mut w) = early.into_split();
+    let mut lines = tokio::io::BufReader::new(r).lines();
+    let keepalive = b"{\"id\":1,\"method\":\"keepalived\",\"params\":{}}\n";
+    w.write_all(keepalive).await.unwrap();
+    assert!(
+        lines.next_line().await.unwrap().is_some(),
+        "answered before the ban"
+    );
+    ctl_json(&node, &["bans", "add", "127.0.0.1", "--duration", "1h"]);
+    let _ = w.write_all(keepalive).await;
+    assert_eq!(
+        lines.next_line().await.ok().flatten(),
+        None,
+        "a banned address's open session is closed"
+    );
+    ctl_json(&node, &["bans", "remove", "127.0.0.1"]);
+
     assert_eq!(
         ctl_json(&node, &["bans", "list"])["bans"],
         Value::Array(vec![])

@@ -282,6 +282,9 @@ impl<W: MinerWrite> Session<W> {
     }
 
     async fn handle_line(&mut self, line: &[u8]) -> Result<(), End> {
+        if self.ctx.shared.session_banned(self.peer.ip()) {
+            return Err(End::Reason("address is banned".into()));
+        }
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }

@@ -36,6 +36,9 @@ const RESERVED_FDS: usize = 200;
 /// State shared by every port and session of the node.
 pub struct StratumShared {
     bans: Mutex<HashMap<IpAddr, Instant>>,
+    /// Entries in `bans` (expired ones included until looked at): lets sessions skip
+    /// the lock while nobody is banned.
+    ban_entries: AtomicUsize,
     next_extra_nonce: AtomicU32,
     next_session: AtomicU64,
     /// Open miner sessions over all ports.
@@ -62,6 +65,7 @@ impl StratumShared {
         tracing::info!(fd_limit = limit, max_sessions, "stratum session capacity");
         Arc::new(StratumShared {
             bans: Mutex::new(HashMap::new()),
+            ban_entries: AtomicUsize::new(0),
             next_extra_nonce: AtomicU32::new(rand::random()),
             next_session: AtomicU64::new(1),
             sessions: AtomicUsize::new(0),
@@ -89,6 +93,7 @@ impl StratumShared {
     pub fn ban(&self, ip: IpAddr, duration: Duration) {
         if let Ok(mut bans) = self.bans.lock() {
             bans.insert(ip, Instant::now() + duration);
+            self.ban_entries.store(bans.len(), Ordering::Release);
         }
     }
 
@@ -100,10 +105,18 @@ impl StratumShared {
             Some(until) if *until > Instant::now() => true,
             Some(_) => {
                 bans.remove(&ip);
+                self.ban_entries.store(bans.len(), Ordering::Release);
                 false
             }
             None => false,
         }
+    }
+
+    /// Whether an open session from `ip` must end because the address is banned
+    /// now (by the operator, or after another session's invalid shares). Costs one
+    /// atomic load while no address is banned.
+    pub fn session_banned(&self, ip: IpAddr) -> bool {
+        self.ban_entries.load(Ordering::Acquire) > 0 && self.is_banned(ip)
     }
 
     /// Bans in force now, with when each ends (`GET /api/v1/bans`).
@@ -123,7 +136,9 @@ impl StratumShared {
     /// Lifts a ban; returns when it would have ended, `None` if the address was not
     /// banned.
     pub fn unban(&self, ip: IpAddr) -> Option<Instant> {
-        let until = self.bans.lock().ok()?.remove(&ip)?;
+        let mut bans = self.bans.lock().ok()?;
+        let until = bans.remove(&ip)?;
+        self.ban_entries.store(bans.len(), Ordering::Release);
         (until > Instant::now()).then_some(until)
     }
 
