@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::lines::{LineBuffer, LineError};
-use super::session_io::{send_to_miner, BadMessages};
+use super::session_io::{invalid_share, send_to_miner, BadMessages};
 use super::transport::{MinerRead, MinerWrite};
 use super::{BitcoinWork, PortContext};
 use crate::accounting::FoundBlock;
@@ -463,11 +463,12 @@ impl<W: MinerWrite> Session<W> {
             }
         }
         if counts_as_invalid {
-            self.invalid_shares += 1;
-            if self.invalid_shares >= self.ctx.settings.ban_after_invalid_shares {
-                self.ctx
-                    .shared
-                    .ban(self.peer.ip(), self.ctx.settings.ban_duration);
+            if let Some(end) = invalid_share(
+                &mut self.invalid_shares,
+                &self.ctx.shared,
+                &self.ctx.settings,
+                self.peer.ip(),
+            ) {
                 let _ = self
                     .error(
                         id,
@@ -475,10 +476,7 @@ impl<W: MinerWrite> Session<W> {
                         &format!("Banned: too many invalid shares ({message})"),
                     )
                     .await;
-                return Err(End::Reason(format!(
-                    "banned after {} invalid shares",
-                    self.invalid_shares
-                )));
+                return Err(End::Reason(end));
             }
         }
         self.error(id, code, message).await

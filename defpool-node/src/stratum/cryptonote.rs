@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::lines::{LineBuffer, LineError};
-use super::session_io::{send_to_miner, BadMessages};
+use super::session_io::{invalid_share, send_to_miner, BadMessages};
 use super::transport::{MinerRead, MinerWrite};
 use super::{MoneroWork, PortContext};
 use crate::accounting::FoundBlock;
@@ -510,11 +510,12 @@ impl<W: MinerWrite> Session<W> {
         }
         if counts_as_invalid {
             self.verified_valid = 0;
-            self.invalid_shares += 1;
-            if self.invalid_shares >= self.ctx.settings.ban_after_invalid_shares {
-                self.ctx
-                    .shared
-                    .ban(self.peer.ip(), self.ctx.settings.ban_duration);
+            if let Some(end) = invalid_share(
+                &mut self.invalid_shares,
+                &self.ctx.shared,
+                &self.ctx.settings,
+                self.peer.ip(),
+            ) {
                 // Answer the share itself with the ban: xmrig ignores messages without
                 // a request id, and reconnects (to find itself refused) on this one.
                 let _ = self
@@ -524,10 +525,7 @@ impl<W: MinerWrite> Session<W> {
                         &format!("{}: {message}", reply::BANNED),
                     ))
                     .await;
-                return Err(End::Reason(format!(
-                    "banned after {} invalid shares",
-                    self.invalid_shares
-                )));
+                return Err(End::Reason(end));
             }
         }
         self.send(&response_error(id, -1, message)).await

@@ -1,9 +1,12 @@
 //! What every stratum session does the same way, whatever its dialect or mode:
 //! writing to its miner with a timeout, and counting malformed requests.
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::transport::MinerWrite;
+use super::StratumShared;
+use crate::config::StratumConfig;
 
 /// A miner that does not take a line within this long is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -17,6 +20,22 @@ pub async fn send_to_miner<W: MinerWrite>(writer: &mut W, bytes: &[u8]) -> Resul
         }
         Err(e) => Err(format!("write failed: {e}")),
     }
+}
+
+/// Counts an invalid share of a session from `ip`. At the port's limit the address
+/// is banned, and the reason the session must end is returned.
+pub fn invalid_share(
+    count: &mut u32,
+    shared: &StratumShared,
+    settings: &StratumConfig,
+    ip: IpAddr,
+) -> Option<String> {
+    *count += 1;
+    if *count < settings.ban_after_invalid_shares {
+        return None;
+    }
+    shared.ban(ip, settings.ban_duration);
+    Some(format!("banned after {count} invalid shares"))
 }
 
 /// Malformed requests of one session within the current minute.
