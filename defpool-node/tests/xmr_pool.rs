@@ -261,7 +261,14 @@ async fn solo_miner_is_credited_alone_and_invalid_shares_get_banned() {
     // Miner B mines pool shares that must not count for the solo block.
     let mut b = XmrMiner::connect(&addr).await;
     assert_eq!(b.login(MINER_B, "x").await["result"]["status"], "OK");
-    let share = b.find_share(None, 10_000).expect("share");
+    // A share that is not also a block (1 in 12 would be): the solo block must be
+    // the only block of this test.
+    let share = loop {
+        let s = b.find_share(None, 10_000).expect("share");
+        if !defpool_core::pow::check_hash(&s.hash, u128::from(NETWORK_DIFFICULTY)) {
+            break s;
+        }
+    };
     assert_eq!(b.submit(&share).await["result"]["status"], "OK");
 
     let mut solo = XmrMiner::connect(&addr).await;
