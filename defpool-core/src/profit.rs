@@ -510,7 +510,14 @@ pub fn decide(
             },
         };
     };
-    let current_score = candidates.iter().filter(|c| c.coin == cur).find_map(score);
+    // The current coin's best entry, as for every other coin (the first entry of a
+    // coin listed twice could be a worse one, and make a switch for less than the
+    // margin).
+    let current_score = candidates
+        .iter()
+        .filter(|c| c.coin == cur)
+        .filter_map(score)
+        .max_by(f64::total_cmp);
     let Some((best_coin, best_score)) = best else {
         return stay(
             cur,
