@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::RwLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -233,12 +234,90 @@ pub const BTC: CoinSpec = CoinSpec {
 /// Every coin the node knows.
 pub const ALL_COINS: [&CoinSpec; 3] = [&XMR, &LTC, &BTC];
 
+/// Coins declared at run time on the rules of a built-in one (see [`CoinSpec::derive`]).
+/// Entries are leaked on purpose: a spec is `&'static` everywhere, and a process
+/// declares a handful of coins once (declaring the same one again reuses it).
+static DERIVED: RwLock<Vec<&'static CoinSpec>> = RwLock::new(Vec::new());
+
+/// Why a coin cannot be declared on another's rules.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DeriveError {
+    #[error("coin symbol {0:?} must be 2 to 10 letters or digits")]
+    BadSymbol(String),
+    #[error("unknown base coin {0:?} (known: XMR, LTC, BTC)")]
+    UnknownBase(String),
+    #[error("{0} is a built-in coin; it needs no base")]
+    BuiltIn(String),
+    #[error("{symbol} is already declared on the rules of {base}")]
+    OtherBase { symbol: String, base: String },
+}
+
 impl CoinSpec {
-    /// Finds a coin by ticker, case-insensitively.
+    /// Finds a coin by ticker, case-insensitively: a built-in coin or one declared
+    /// with [`CoinSpec::derive`].
     pub fn lookup(symbol: &str) -> Option<&'static CoinSpec> {
-        ALL_COINS
+        if let Some(c) = ALL_COINS
             .into_iter()
             .find(|c| c.symbol.eq_ignore_ascii_case(symbol))
+        {
+            return Some(c);
+        }
+        DERIVED
+            .read()
+            .ok()?
+            .iter()
+            .copied()
+            .find(|c| c.symbol.eq_ignore_ascii_case(symbol))
+    }
+
+    /// The built-in coin a coin follows the rules of (itself for a built-in coin).
+    pub fn base(&self) -> &'static CoinSpec {
+        ALL_COINS
+            .into_iter()
+            .find(|c| {
+                c.family == self.family
+                    && c.algorithm == self.algorithm
+                    && c.address_rules == self.address_rules
+            })
+            .unwrap_or(&XMR)
+    }
+
+    /// Declares a coin that follows the rules of the built-in `base` (family,
+    /// algorithm, units, address format, maturity, block time) under its own ticker:
+    /// a fork or a separately run chain whose daemon speaks the base's RPC. It has its
+    /// own price, balances, ledger and payouts. Declaring the same symbol on the same
+    /// base again returns the first declaration.
+    pub fn derive(symbol: &str, base: &str) -> Result<&'static CoinSpec, DeriveError> {
+        let symbol = symbol.to_ascii_uppercase();
+        if !(2..=10).contains(&symbol.len()) || !symbol.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(DeriveError::BadSymbol(symbol));
+        }
+        if ALL_COINS.iter().any(|c| c.symbol == symbol) {
+            return Err(DeriveError::BuiltIn(symbol));
+        }
+        let base_spec = ALL_COINS
+            .into_iter()
+            .find(|c| c.symbol.eq_ignore_ascii_case(base))
+            .ok_or_else(|| DeriveError::UnknownBase(base.to_string()))?;
+        let mut derived = DERIVED.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = derived.iter().find(|c| c.symbol == symbol) {
+            return if existing.base().symbol == base_spec.symbol {
+                Ok(existing)
+            } else {
+                Err(DeriveError::OtherBase {
+                    symbol,
+                    base: existing.base().symbol.to_string(),
+                })
+            };
+        }
+        let symbol: &'static str = Box::leak(symbol.into_boxed_str());
+        let spec: &'static CoinSpec = Box::leak(Box::new(CoinSpec {
+            symbol,
+            name: symbol,
+            ..*base_spec
+        }));
+        derived.push(spec);
+        Ok(spec)
     }
 
     /// Whether this coin exists on `network` (Monero has no regtest address format of
@@ -255,6 +334,47 @@ impl CoinSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_derived_coin_follows_its_base_under_its_own_symbol() {
+        let zeph = CoinSpec::derive("zephtest", "XMR").unwrap();
+        assert_eq!(zeph.symbol, "ZEPHTEST");
+        assert_eq!(zeph.algorithm, Algorithm::RandomX);
+        assert_eq!(zeph.decimals, 12);
+        assert_eq!(zeph.address_rules, XMR.address_rules);
+        assert_eq!(zeph.base().symbol, "XMR");
+        assert!(std::ptr::eq(CoinSpec::lookup("ZephTest").unwrap(), zeph));
+        // Declared again on the same base: the same coin; on another: refused.
+        assert!(std::ptr::eq(
+            CoinSpec::derive("ZEPHTEST", "xmr").unwrap(),
+            zeph
+        ));
+        assert_eq!(
+            CoinSpec::derive("ZEPHTEST", "LTC"),
+            Err(DeriveError::OtherBase {
+                symbol: "ZEPHTEST".into(),
+                base: "XMR".into()
+            })
+        );
+        assert_eq!(
+            CoinSpec::derive("LTC", "BTC"),
+            Err(DeriveError::BuiltIn("LTC".into()))
+        );
+        assert_eq!(
+            CoinSpec::derive("X", "BTC"),
+            Err(DeriveError::BadSymbol("X".into()))
+        );
+        assert_eq!(
+            CoinSpec::derive("A-B", "BTC"),
+            Err(DeriveError::BadSymbol("A-B".into()))
+        );
+        assert_eq!(
+            CoinSpec::derive("DOGET", "DOGE"),
+            Err(DeriveError::UnknownBase("DOGE".into()))
+        );
+        assert_eq!(XMR.base().symbol, "XMR");
+        assert_eq!(LTC.base().symbol, "LTC");
+    }
 
     #[test]
     fn lookup_is_case_insensitive() {

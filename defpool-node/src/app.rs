@@ -28,6 +28,7 @@ use crate::payout::monero_wallet::MoneroWallet;
 use crate::payout::{PayoutProcessor, Wallet};
 use crate::store::Store;
 use crate::stratum::proxy_bitcoin::ProxyBitcoinWork;
+use crate::stratum::router::PortRouter;
 use crate::stratum::{self, BitcoinWork, MoneroWork, PortContext, ProxyMoneroWork, StratumShared};
 use crate::upstream::bitcoin::BtcUpstream;
 use crate::upstream::cryptonote::CnUpstream;
@@ -170,8 +171,15 @@ pub async fn run_live(live: LiveConfig, events: EventHub) -> anyhow::Result<()> 
     } else {
         None
     };
-    let stratum_tasks =
-        start_stratum(&config, &sink, recorder.clone(), &events, stop_rx.clone()).await?;
+    let stratum_tasks = start_stratum(
+        &config,
+        &sink,
+        recorder.clone(),
+        &events,
+        &profit,
+        stop_rx.clone(),
+    )
+    .await?;
     drop(recorder);
 
     let state = AppState {
@@ -276,15 +284,14 @@ async fn start_stratum(
     sink: &ShareSink,
     recorder: Option<ProxyRecorder>,
     events: &EventHub,
+    profit: &crate::profit::ProfitMonitor,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<StratumTasks> {
-    let mut sources: BTreeMap<String, JobSource> = BTreeMap::new();
-    let mut tasks = Vec::new();
     if config.ports.is_empty() {
         return Ok(StratumTasks {
-            sources,
+            sources: BTreeMap::new(),
             shared: None,
-            tasks,
+            tasks: Vec::new(),
         });
     }
     let shared = StratumShared::new();
@@ -292,14 +299,34 @@ async fn start_stratum(
         RandomxModeConfig::Light => RandomxMode::Light,
         RandomxModeConfig::Full => RandomxMode::Full,
     };
-    let mut verifier: Option<Arc<RandomxVerifier>> = None;
-    // Daemon sources for `solo:` miners on proxy ports, one per coin.
-    let mut solo_sources: BTreeMap<String, Arc<MoneroSource>> = BTreeMap::new();
+    let mut built = BuiltSources::default();
+    let parts = PortParts {
+        config,
+        sink,
+        events,
+        shared: &shared,
+        stop: &stop,
+        recorder: &recorder,
+        mode,
+    };
     for (i, port) in config.ports.iter().enumerate() {
-        let coin = config.coin(&port.coin).with_context(|| {
-            format!("ports[{i}].coin: profit switching (\"auto\") is not available in this version")
+        // A profit-switching port is set up as its first coin's port; the router
+        // holds a context per coin.
+        let first_coin = if port.is_auto() {
+            port.coins.first()
+        } else {
+            Some(&port.coin)
+        };
+        let coin = first_coin.and_then(|c| config.coin(c)).with_context(|| {
+            format!("ports[{i}].coin: {:?} is not a configured coin", port.coin)
         })?;
         let spec = coin.spec();
+        if port.is_auto() && spec.family != Family::Monero {
+            anyhow::bail!(
+                "ports[{i}]: profit switching serves CryptoNote (Monero-family) coins in this version, not {}",
+                spec.symbol
+            );
+        }
         if port.protocol != Protocol::Sv1 {
             anyhow::bail!(
                 "ports[{i}]: this version serves sv1 only ({} {:?} {:?} is not available yet)",
@@ -353,7 +380,7 @@ async fn start_stratum(
             };
         }
         if coin.mode == Mode::Proxy && spec.family == Family::Bitcoin {
-            let slots = match sources.get(spec.symbol) {
+            let slots = match built.sources.get(spec.symbol) {
                 Some(JobSource::BitcoinProxy(s)) => s.clone(),
                 _ => {
                     let endpoints = upstream_endpoints(coin)?;
@@ -372,7 +399,7 @@ async fn start_stratum(
                             upstream_stop.clone(),
                         )
                     });
-                    sources.insert(
+                    built.sources.insert(
                         spec.symbol.to_string(),
                         JobSource::BitcoinProxy(slots.clone()),
                     );
@@ -387,91 +414,55 @@ async fn start_stratum(
                 recorder,
                 verdict_timeout: config.proxy.verdict_timeout,
             });
-            tasks.push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
+            built
+                .tasks
+                .push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
             continue;
         }
-        if coin.mode == Mode::Proxy {
-            let slots = match sources.get(spec.symbol) {
-                Some(JobSource::MoneroProxy(s)) => s.clone(),
-                _ => {
-                    let endpoints = upstream_endpoints(coin)?;
-                    let settings = config.proxy.upstream_settings();
-                    let upstream_stop = stop.clone();
-                    let per_connection = config.proxy.miners_per_connection.unwrap_or(256).min(256);
-                    let slots = SlotPool::new(per_connection, move || {
-                        CnUpstream::spawn(
-                            endpoints.clone(),
-                            settings.clone(),
-                            vec![crate::mining::monero_source::ALGO.to_string()],
-                            upstream_stop.clone(),
-                        )
-                    });
-                    sources.insert(
-                        spec.symbol.to_string(),
-                        JobSource::MoneroProxy(slots.clone()),
-                    );
-                    slots
-                }
-            };
-            let verifier = verifier
-                .get_or_insert_with(|| RandomxVerifier::start(config.stratum.verify_threads, mode))
-                .clone();
-            let recorder = recorder
-                .clone()
-                .context("proxy mode needs the proxy share recorder")?;
-            // `solo:` miners on this port mine from the coin's own daemons.
-            let solo = if coin.daemons.is_empty() {
-                None
-            } else {
-                let source = match solo_sources.get(spec.symbol) {
-                    Some(s) => s.clone(),
-                    None => {
-                        let daemons = coin
-                            .daemons
-                            .iter()
-                            .map(|d| MoneroDaemon::new(&d.url))
-                            .collect::<Result<Vec<_>, _>>()
-                            .with_context(|| format!("daemons of {}", spec.symbol))?;
-                        let source = MoneroSource::new(daemons, coin.pool_address.clone());
-                        tasks.push(tokio::spawn(source.clone().run(
-                            config.stratum.block_poll_interval,
-                            config.stratum.template_refresh,
-                            stop.clone(),
-                        )));
-                        solo_sources.insert(spec.symbol.to_string(), source.clone());
-                        source
-                    }
-                };
-                let mut solo_port = port.clone();
-                solo_port.solo = true;
-                Some(Arc::new(PortContext {
-                    port: solo_port,
-                    coin: coin.clone(),
+        if port.is_auto() {
+            let mut targets = Vec::new();
+            for symbol in &port.coins {
+                let target = config
+                    .coin(symbol)
+                    .with_context(|| format!("ports[{i}].coins: {symbol} is not configured"))?;
+                let work = proxy_monero_work(&parts, target, port, &vardiff, &mut built)?;
+                targets.push(Arc::new(PortContext {
+                    port: port.clone(),
+                    coin: target.clone(),
                     settings: config.stratum.clone(),
                     vardiff: vardiff.clone(),
-                    work: MoneroWork {
-                        source,
-                        verifier: verifier.clone(),
-                    },
+                    work,
                     sink: sink.clone(),
                     shared: shared.clone(),
                     tls: None,
                     events: events.clone(),
-                }))
-            };
-            let ctx = context!(ProxyMoneroWork {
-                slots,
-                verifier,
-                recorder,
-                verdict_timeout: config.proxy.verdict_timeout,
-                solo,
-            });
-            tasks.push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
+                }));
+            }
+            let router = PortRouter::new(port.listen.to_string(), targets, profit.clone());
+            built.tasks.push(tokio::spawn(
+                router
+                    .clone()
+                    .run(config.intervals.profit_monitor, stop.clone()),
+            ));
+            let mut work = proxy_monero_work(&parts, coin, port, &vardiff, &mut built)?;
+            work.router = Some(router);
+            let ctx = context!(work);
+            built
+                .tasks
+                .push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
+            continue;
+        }
+        if coin.mode == Mode::Proxy {
+            let work = proxy_monero_work(&parts, coin, port, &vardiff, &mut built)?;
+            let ctx = context!(work);
+            built
+                .tasks
+                .push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
             continue;
         }
         match spec.family {
             Family::Monero => {
-                let source = match sources.get(spec.symbol) {
+                let source = match built.sources.get(spec.symbol) {
                     Some(JobSource::Monero(s)) => s.clone(),
                     _ => {
                         let daemons = coin
@@ -486,25 +477,30 @@ async fn start_stratum(
                             spec.symbol
                         );
                         let source = MoneroSource::new(daemons, coin.pool_address.clone());
-                        tasks.push(tokio::spawn(source.clone().run(
+                        built.tasks.push(tokio::spawn(source.clone().run(
                             config.stratum.block_poll_interval,
                             config.stratum.template_refresh,
                             stop.clone(),
                         )));
-                        sources.insert(spec.symbol.to_string(), JobSource::Monero(source.clone()));
+                        built
+                            .sources
+                            .insert(spec.symbol.to_string(), JobSource::Monero(source.clone()));
                         source
                     }
                 };
-                let verifier = verifier
+                let verifier = built
+                    .verifier
                     .get_or_insert_with(|| {
                         RandomxVerifier::start(config.stratum.verify_threads, mode)
                     })
                     .clone();
                 let ctx = context!(MoneroWork { source, verifier });
-                tasks.push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
+                built
+                    .tasks
+                    .push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
             }
             Family::Bitcoin => {
-                let source = match sources.get(spec.symbol) {
+                let source = match built.sources.get(spec.symbol) {
                     Some(JobSource::Bitcoin(s)) => s.clone(),
                     _ => {
                         let daemons = coin
@@ -525,24 +521,148 @@ async fn start_stratum(
                         let script = script_pubkey_for(spec, coin.network, &coin.pool_address)
                             .with_context(|| format!("coins: {} pool_address", spec.symbol))?;
                         let source = BitcoinSource::new(spec, daemons, script);
-                        tasks.push(tokio::spawn(source.clone().run(
+                        built.tasks.push(tokio::spawn(source.clone().run(
                             config.stratum.block_poll_interval,
                             config.stratum.template_refresh,
                             stop.clone(),
                         )));
-                        sources.insert(spec.symbol.to_string(), JobSource::Bitcoin(source.clone()));
+                        built
+                            .sources
+                            .insert(spec.symbol.to_string(), JobSource::Bitcoin(source.clone()));
                         source
                     }
                 };
                 let ctx = context!(BitcoinWork { source });
-                tasks.push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
+                built
+                    .tasks
+                    .push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
             }
         }
     }
     Ok(StratumTasks {
-        sources,
+        sources: built.sources,
         shared: Some(shared),
-        tasks,
+        tasks: built.tasks,
+    })
+}
+
+/// What every port's context is built from.
+struct PortParts<'a> {
+    config: &'a Config,
+    sink: &'a ShareSink,
+    events: &'a EventHub,
+    shared: &'a Arc<StratumShared>,
+    stop: &'a watch::Receiver<bool>,
+    recorder: &'a Option<ProxyRecorder>,
+    mode: RandomxMode,
+}
+
+/// What ports of the same coin share, built by the first port that needs it.
+#[derive(Default)]
+struct BuiltSources {
+    sources: BTreeMap<String, JobSource>,
+    /// Daemon sources for `solo:` miners on proxy ports, one per coin.
+    solo_sources: BTreeMap<String, Arc<MoneroSource>>,
+    verifier: Option<Arc<RandomxVerifier>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Proxy-mode Monero work of `coin` on `port`: the coin's upstream slots (shared by
+/// its ports), the verifier, and a daemon-fed context for `solo:` miners when the
+/// coin has daemons.
+fn proxy_monero_work(
+    parts: &PortParts<'_>,
+    coin: &crate::config::CoinConfig,
+    port: &crate::config::PortConfig,
+    vardiff: &Option<VardiffConfig>,
+    built: &mut BuiltSources,
+) -> anyhow::Result<ProxyMoneroWork> {
+    let spec = coin.spec();
+    let mode = parts.mode;
+    let slots = match built.sources.get(spec.symbol) {
+        Some(JobSource::MoneroProxy(s)) => s.clone(),
+        _ => {
+            let endpoints = upstream_endpoints(coin)?;
+            let settings = parts.config.proxy.upstream_settings();
+            let upstream_stop = parts.stop.clone();
+            let per_connection = parts
+                .config
+                .proxy
+                .miners_per_connection
+                .unwrap_or(256)
+                .min(256);
+            let slots = SlotPool::new(per_connection, move || {
+                CnUpstream::spawn(
+                    endpoints.clone(),
+                    settings.clone(),
+                    vec![crate::mining::monero_source::ALGO.to_string()],
+                    upstream_stop.clone(),
+                )
+            });
+            built.sources.insert(
+                spec.symbol.to_string(),
+                JobSource::MoneroProxy(slots.clone()),
+            );
+            slots
+        }
+    };
+    let verifier = built
+        .verifier
+        .get_or_insert_with(|| RandomxVerifier::start(parts.config.stratum.verify_threads, mode))
+        .clone();
+    let recorder = parts
+        .recorder
+        .clone()
+        .context("proxy mode needs the proxy share recorder")?;
+    // `solo:` miners on this port mine from the coin's own daemons.
+    let solo = if coin.daemons.is_empty() {
+        None
+    } else {
+        let source = match built.solo_sources.get(spec.symbol) {
+            Some(s) => s.clone(),
+            None => {
+                let daemons = coin
+                    .daemons
+                    .iter()
+                    .map(|d| MoneroDaemon::new(&d.url))
+                    .collect::<Result<Vec<_>, _>>()
+                    .with_context(|| format!("daemons of {}", spec.symbol))?;
+                let source = MoneroSource::new(daemons, coin.pool_address.clone());
+                built.tasks.push(tokio::spawn(source.clone().run(
+                    parts.config.stratum.block_poll_interval,
+                    parts.config.stratum.template_refresh,
+                    parts.stop.clone(),
+                )));
+                built
+                    .solo_sources
+                    .insert(spec.symbol.to_string(), source.clone());
+                source
+            }
+        };
+        let mut solo_port = port.clone();
+        solo_port.solo = true;
+        Some(Arc::new(PortContext {
+            port: solo_port,
+            coin: coin.clone(),
+            settings: parts.config.stratum.clone(),
+            vardiff: vardiff.clone(),
+            work: MoneroWork {
+                source,
+                verifier: verifier.clone(),
+            },
+            sink: parts.sink.clone(),
+            shared: parts.shared.clone(),
+            tls: None,
+            events: parts.events.clone(),
+        }))
+    };
+    Ok(ProxyMoneroWork {
+        slots,
+        verifier,
+        recorder,
+        verdict_timeout: parts.config.proxy.verdict_timeout,
+        solo,
+        router: None,
     })
 }
 

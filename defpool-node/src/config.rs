@@ -330,6 +330,11 @@ impl Mode {
 #[serde(deny_unknown_fields)]
 pub struct CoinConfig {
     pub symbol: String,
+    /// A coin that is not built in, declared on the rules of a built-in one (`XMR`,
+    /// `LTC`, `BTC`): a fork or separately run chain whose daemon speaks the base's
+    /// RPC and whose addresses look like the base's. Absent for the built-in coins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
     #[serde(default)]
     pub network: Network,
     #[serde(default)]
@@ -433,6 +438,10 @@ pub struct PortConfig {
     pub protocol: Protocol,
     /// A configured coin symbol, or `auto` for profit switching.
     pub coin: String,
+    /// With `coin = "auto"`: the coins the router may send miners to (configured
+    /// proxy-mode coins of one family, so one dialect). Unused otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coins: Vec<String>,
     #[serde(default = "default_port_difficulty")]
     pub difficulty: f64,
     /// Every miner on this port mines solo (as with a `solo:` login).
@@ -609,6 +618,74 @@ impl Config {
             .find(|c| c.symbol.eq_ignore_ascii_case(symbol))
     }
 
+    /// What is wrong with a profit-switching port (`coin = "auto"`), keyed like
+    /// every config problem.
+    fn auto_port_problems(&self, i: usize, port: &PortConfig) -> Vec<(String, String)> {
+        let k = |field: &str| format!("ports[{i}].{field}");
+        let mut out = Vec::new();
+        if port.coins.len() < 2 {
+            out.push((
+                k("coins"),
+                "a profit-switching port needs at least two coins to choose from".into(),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        let mut families = BTreeSet::new();
+        for (j, symbol) in port.coins.iter().enumerate() {
+            let key = k(&format!("coins[{j}]"));
+            let Some(coin) = self.coin(symbol) else {
+                out.push((key, format!("{symbol:?} is not a configured coin")));
+                continue;
+            };
+            if !seen.insert(coin.symbol.to_ascii_uppercase()) {
+                out.push((key, format!("{symbol} is listed twice")));
+                continue;
+            }
+            if coin.mode != Mode::Proxy {
+                out.push((
+                    key.clone(),
+                    format!(
+                        "{symbol} is in {} mode: the router sends miners to proxy-mode coins",
+                        coin.mode.as_str()
+                    ),
+                ));
+            }
+            if let Some(spec) = CoinSpec::lookup(&coin.symbol) {
+                families.insert(format!("{:?}", spec.family));
+            }
+        }
+        if families.len() > 1 {
+            out.push((
+                k("coins"),
+                "the coins of one port must speak one stratum dialect (all Monero family or all Bitcoin family)".into(),
+            ));
+        }
+        if port.solo {
+            out.push((
+                k("solo"),
+                "a profit-switching port cannot be a solo port; miners log in with solo: instead"
+                    .into(),
+            ));
+        }
+        match &self.profit {
+            None => out.push((
+                k("coin"),
+                "profit switching needs a [profit] section with a price source for each of the port's coins".into(),
+            )),
+            Some(profit) => {
+                for symbol in &port.coins {
+                    if !profit.prices.iter().any(|p| p.coin.eq_ignore_ascii_case(symbol)) {
+                        out.push((
+                            k("coins"),
+                            format!("{symbol} has no price source in [[profit.prices]]"),
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Checks every rule and returns all problems at once. A TLS port's certificate
     /// and key files are read and checked too.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -732,12 +809,27 @@ impl Config {
         let mut seen = BTreeSet::new();
         for (i, coin) in self.coins.iter().enumerate() {
             let k = |field: &str| format!("coins[{i}].{field}");
-            let Some(spec) = CoinSpec::lookup(&coin.symbol) else {
-                push(
-                    k("symbol"),
-                    format!("unknown coin {:?} (known: XMR, LTC, BTC)", coin.symbol),
-                );
-                continue;
+            let spec = match &coin.base {
+                Some(base) => match CoinSpec::derive(&coin.symbol, base) {
+                    Ok(spec) => spec,
+                    Err(e) => {
+                        push(k("base"), e.to_string());
+                        continue;
+                    }
+                },
+                None => match CoinSpec::lookup(&coin.symbol) {
+                    Some(spec) if spec.base().symbol == spec.symbol => spec,
+                    _ => {
+                        push(
+                            k("symbol"),
+                            format!(
+                                "unknown coin {:?} (known: XMR, LTC, BTC; another coin needs `base`)",
+                                coin.symbol
+                            ),
+                        );
+                        continue;
+                    }
+                },
             };
             if !seen.insert(spec.symbol) {
                 push(k("symbol"), format!("{} is configured twice", spec.symbol));
@@ -860,11 +952,23 @@ impl Config {
             if port.listen == self.api.listen {
                 push(k("listen"), "is the API's address".into());
             }
-            if !port.coin.eq_ignore_ascii_case("auto") && self.coin(&port.coin).is_none() {
-                push(
-                    k("coin"),
-                    format!("{:?} is neither a configured coin nor \"auto\"", port.coin),
-                );
+            if port.is_auto() {
+                for (key, problem) in self.auto_port_problems(i, port) {
+                    push(key, problem);
+                }
+            } else {
+                if self.coin(&port.coin).is_none() {
+                    push(
+                        k("coin"),
+                        format!("{:?} is neither a configured coin nor \"auto\"", port.coin),
+                    );
+                }
+                if !port.coins.is_empty() {
+                    push(
+                        k("coins"),
+                        "only a port with coin = \"auto\" has coins".into(),
+                    );
+                }
             }
             if !(port.difficulty.is_finite() && port.difficulty > 0.0) {
                 push(k("difficulty"), "must be above zero".into());
@@ -944,6 +1048,13 @@ impl Config {
             }
         }
         toml::to_string_pretty(&c).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+    }
+}
+
+impl PortConfig {
+    /// Whether the port switches miners between coins by profitability.
+    pub fn is_auto(&self) -> bool {
+        self.coin.eq_ignore_ascii_case("auto")
     }
 }
 

@@ -10,6 +10,7 @@ pub mod cryptonote;
 pub mod lines;
 pub mod proxy_bitcoin;
 pub mod proxy_cryptonote;
+pub mod router;
 pub mod session_io;
 pub mod tls;
 pub mod transport;
@@ -273,6 +274,9 @@ pub struct ProxyMoneroWork {
     /// `solo:` miners are mined from the coin's daemons by a pool-mode session on
     /// the same port; `None` when the coin has no daemon.
     pub solo: Option<Arc<PortContext<MoneroWork>>>,
+    /// On a profit-switching port: the router that moves miners between the port's
+    /// coins (this context is the first coin's); `None` on a port of one coin.
+    pub router: Option<Arc<router::PortRouter>>,
 }
 
 /// A port's work and the dialect its sessions speak.

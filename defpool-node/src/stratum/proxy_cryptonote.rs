@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use defpool_core::address;
+use defpool_core::coin::Algorithm;
 use defpool_core::pow::check_hash;
+use defpool_core::profit::MinerAlgorithms;
 use defpool_core::stratum::cryptonote::{
     parse_request, response_error, response_ok, ClientRequest, Job, LoginParams, SubmitParams,
 };
@@ -25,6 +27,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::lines::{LineBuffer, LineError};
+use super::router::{PortRouter, RouteGuard, RouteSignal};
 use super::session_io::{invalid_share, send_to_miner, BadMessages};
 use super::transport::{MinerRead, MinerWrite};
 use super::{PortContext, ProxyMoneroWork};
@@ -55,12 +58,37 @@ struct SentJob {
     nonces: Vec<u32>,
 }
 
+/// How long shares on the previous coin's jobs are still taken after a profit
+/// switch: a miner may be hashing its last job of the old coin when the new one comes.
+const PREVIOUS_COIN_GRACE: Duration = Duration::from_secs(30);
+
+/// A session on a profit-switching port.
+struct Route {
+    router: Arc<PortRouter>,
+    signal: Arc<RouteSignal>,
+    _guard: RouteGuard,
+    /// Index of the coin mined now among the router's targets.
+    coin: usize,
+    /// The coin mined before the last switch, for late shares on its jobs.
+    previous: Option<PreviousCoin>,
+}
+
+struct PreviousCoin {
+    ctx: Arc<PortContext<ProxyMoneroWork>>,
+    lease: SlotLease<CnUpstream>,
+    jobs: [Option<SentJob>; KEPT_JOBS],
+    until: std::time::Instant,
+}
+
 struct Session<W> {
     ctx: Arc<PortContext<ProxyMoneroWork>>,
     peer: SocketAddr,
     id: u64,
     identity: Option<MinerIdentity>,
     lease: Option<SlotLease<CnUpstream>>,
+    /// On a profit-switching port, where the router wants the miner (boxed: most
+    /// sessions are on ports of one coin and should not carry it).
+    route: Option<Box<Route>>,
     jobs: [Option<SentJob>; KEPT_JOBS],
     next_slot: usize,
     invalid_shares: u32,
@@ -94,6 +122,7 @@ pub fn run_session<R: MinerRead, W: MinerWrite>(
         peer,
         identity: None,
         lease: None,
+        route: None,
         jobs: Default::default(),
         next_slot: 0,
         invalid_shares: 0,
@@ -148,10 +177,18 @@ impl<W: MinerWrite> Session<W> {
         tokio::pin!(idle_timer);
         // Subscribed at login, when the miner gets its upstream connection.
         let mut jobs_rx: Option<watch::Receiver<Option<Arc<CnUpstreamJob>>>> = None;
+        // Set at login on a profit-switching port.
+        let mut route_signal: Option<Arc<RouteSignal>> = None;
         loop {
             let job_changed = async {
                 match jobs_rx.as_mut() {
                     Some(rx) => rx.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            let route_changed = async {
+                match &route_signal {
+                    Some(signal) => signal.notify.notified().await,
                     None => std::future::pending().await,
                 }
             };
@@ -190,7 +227,21 @@ impl<W: MinerWrite> Session<W> {
                             let mut rx = lease.upstream.jobs();
                             rx.borrow_and_update();
                             jobs_rx = Some(rx);
+                            route_signal = self.route.as_ref().map(|r| r.signal.clone());
                         }
+                    }
+                }
+                () = route_changed => {
+                    match self.switch_coin().await {
+                        Ok(true) => {
+                            if let Some(lease) = &self.lease {
+                                let mut rx = lease.upstream.jobs();
+                                rx.borrow_and_update();
+                                jobs_rx = Some(rx);
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(e) => return (e, None),
                     }
                 }
                 ok = job_changed => {
@@ -198,6 +249,12 @@ impl<W: MinerWrite> Session<W> {
                         return (End::Reason("upstream connection stopped".into()), None);
                     }
                     let job = jobs_rx.as_mut().and_then(|rx| rx.borrow_and_update().clone());
+                    if let Some(route) = self.route.as_mut() {
+                        // Past its grace time the previous coin's slot is given back.
+                        if route.previous.as_ref().is_some_and(|p| p.until <= std::time::Instant::now()) {
+                            route.previous = None;
+                        }
+                    }
                     if let Some(job) = job {
                         self.remember(&job);
                         let line = job.line_for_slot(self.slot());
@@ -315,6 +372,9 @@ impl<W: MinerWrite> Session<W> {
             .await?;
             return Err(End::Reason("solo miner without a daemon".into()));
         }
+        if let Some(router) = self.ctx.work.router.clone() {
+            self.route_at_login(id, &identity, &params, router).await?;
+        }
         if let Err(e) = address::validate(
             self.ctx.coin.spec(),
             self.ctx.coin.network,
@@ -362,6 +422,120 @@ impl<W: MinerWrite> Session<W> {
             "status": "OK",
         });
         self.send(&response_ok(id, result)).await
+    }
+
+    /// On a profit-switching port: the coin the router picks for this miner becomes
+    /// the session's (its upstream, difficulty and accounting).
+    async fn route_at_login(
+        &mut self,
+        id: &Value,
+        identity: &MinerIdentity,
+        params: &LoginParams,
+        router: Arc<PortRouter>,
+    ) -> Result<(), End> {
+        // A miner that names no algorithm mines what the dialect mines (xmrig sends
+        // `algo` only when built with it).
+        let algorithms = if params.algo.is_empty() && params.algo_perf.is_none() {
+            MinerAlgorithms::of([Algorithm::RandomX])
+        } else {
+            MinerAlgorithms::from_xmrig(&params.algo, params.algo_perf.as_ref())
+        };
+        let label = format!("{}.{}", identity.address, identity.worker);
+        let admitted = router.admit(self.id, label, algorithms);
+        let Some((admission, ctx)) =
+            admitted.and_then(|a| router.target(a.coin).cloned().map(|ctx| (a, ctx)))
+        else {
+            self.send(&response_error(
+                id,
+                -1,
+                "This miner cannot mine any coin of this port",
+            ))
+            .await?;
+            return Err(End::Reason(
+                "no coin of the port for the miner's algorithms".into(),
+            ));
+        };
+        tracing::info!(coin = ctx.coin.spec().symbol, reason = %admission.reason, "profit-switching port: first coin");
+        self.ctx = ctx;
+        self.route = Some(Box::new(Route {
+            router,
+            signal: admission.signal,
+            _guard: admission.guard,
+            coin: admission.coin,
+            previous: None,
+        }));
+        Ok(())
+    }
+
+    /// Moves the miner to the coin the router wants, if it differs from the current
+    /// one: a slot on that coin's upstream, a clean job at its difficulty. The
+    /// previous coin's jobs stay valid for [`PREVIOUS_COIN_GRACE`]. Returns whether
+    /// the miner moved (it stays when the new coin has no slot or job for it now).
+    async fn switch_coin(&mut self) -> Result<bool, End> {
+        let Some(route) = self.route.as_ref() else {
+            return Ok(false);
+        };
+        let (router, from, to) = (route.router.clone(), route.coin, route.signal.target());
+        if to == from {
+            return Ok(false);
+        }
+        let Some(ctx) = router.target(to).cloned() else {
+            return Ok(false);
+        };
+        let symbol = ctx.coin.spec().symbol;
+        let Some(lease) = ctx.work.slots.lease() else {
+            tracing::warn!(
+                to = symbol,
+                "profit switch: no upstream slot; the miner stays"
+            );
+            router.stayed(self.id, from);
+            return Ok(false);
+        };
+        let mut rx = lease.upstream.jobs();
+        let first = tokio::time::timeout(FIRST_JOB_WAIT, rx.wait_for(|j| j.is_some()))
+            .await
+            .ok()
+            .and_then(|r| r.ok().and_then(|j| j.clone()));
+        let Some(job) = first else {
+            tracing::warn!(
+                to = symbol,
+                "profit switch: the upstream has no job; the miner stays"
+            );
+            router.stayed(self.id, from);
+            return Ok(false);
+        };
+        let old_ctx = std::mem::replace(&mut self.ctx, ctx);
+        let old_jobs = std::mem::take(&mut self.jobs);
+        self.next_slot = 0;
+        let old_lease = self.lease.replace(lease);
+        if let Some(i) = &self.identity {
+            old_ctx.miner_disconnected(
+                &i.address,
+                &i.worker,
+                &format!("profit switch to {symbol}"),
+            );
+            self.ctx.miner_connected(&i.address, &i.worker, self.peer);
+        }
+        tracing::info!(
+            from = old_ctx.coin.spec().symbol,
+            to = symbol,
+            slot = lease_slot(&self.lease),
+            difficulty = job.difficulty,
+            "profit switch: miner moved"
+        );
+        if let Some(route) = self.route.as_mut() {
+            route.coin = to;
+            route.previous = old_lease.map(|lease| PreviousCoin {
+                ctx: old_ctx,
+                lease,
+                jobs: old_jobs,
+                until: std::time::Instant::now() + PREVIOUS_COIN_GRACE,
+            });
+        }
+        self.remember(&job);
+        let line = job.line_for_slot(self.slot());
+        self.send(&line).await?;
+        Ok(true)
     }
 
     fn slot(&self) -> u8 {
@@ -426,11 +600,38 @@ impl<W: MinerWrite> Session<W> {
             Ok(s) => s,
             Err(e) => return self.reject(id, &e.to_string(), true).await,
         };
-        let slot = self.slot();
         let Some(job_id) = params.job_id.parse::<u32>().ok() else {
             return self.reject(id, reply::INVALID_JOB_ID, false).await;
         };
-        let Some(sent) = self.jobs.iter_mut().flatten().find(|j| j.job.seq == job_id) else {
+        // A job of the coin mined now, or after a profit switch one of the previous
+        // coin's within its grace time: the share is checked, forwarded and credited
+        // on the coin of its job.
+        let now = std::time::Instant::now();
+        let on_current = self.jobs.iter().flatten().any(|j| j.job.seq == job_id);
+        let previous = match self.route.as_mut() {
+            Some(route) if !on_current => {
+                if route.previous.as_ref().is_some_and(|p| p.until <= now) {
+                    route.previous = None;
+                }
+                route.previous.as_mut()
+            }
+            _ => None,
+        };
+        let (ctx, slot, upstream, jobs) = match previous {
+            Some(p) => (
+                p.ctx.clone(),
+                p.lease.slot as u8,
+                Some(p.lease.upstream.clone()),
+                &mut p.jobs,
+            ),
+            None => (
+                self.ctx.clone(),
+                lease_slot(&self.lease) as u8,
+                self.lease.as_ref().map(|l| l.upstream.clone()),
+                &mut self.jobs,
+            ),
+        };
+        let Some(sent) = jobs.iter_mut().flatten().find(|j| j.job.seq == job_id) else {
             return self.reject(id, reply::INVALID_JOB_ID, false).await;
         };
         let job = sent.job.clone();
@@ -444,7 +645,7 @@ impl<W: MinerWrite> Session<W> {
             return self.reject(id, reply::DUPLICATE_SHARE, false).await;
         }
         sent.nonces.push(nonce);
-        let Some(upstream) = self.lease.as_ref().map(|l| l.upstream.clone()) else {
+        let Some(upstream) = upstream else {
             return self.reject(id, reply::UNAUTHENTICATED, false).await;
         };
         let current_generation = upstream.current().map(|j| j.generation);
@@ -454,7 +655,7 @@ impl<W: MinerWrite> Session<W> {
         let mut blob = job.blob.clone();
         blob[NONCE_OFFSET..NONCE_OFFSET + 4].copy_from_slice(&submit.nonce);
         let seed = hex::decode(&job.seed_hash).unwrap_or_default();
-        let hash = match self.ctx.work.verifier.hash(&seed, blob).await {
+        let hash = match ctx.work.verifier.hash(&seed, blob).await {
             Ok(h) => h,
             Err(e) => {
                 tracing::error!(error = %e, "cannot verify share");
@@ -484,7 +685,7 @@ impl<W: MinerWrite> Session<W> {
         let verdict = upstream
             .submit(&job, &hex::encode(submit.nonce), &hex::encode(hash))
             .await;
-        let coin = self.ctx.coin.spec().symbol.to_string();
+        let coin = ctx.coin.spec().symbol.to_string();
         let share = NewShare {
             coin: coin.clone(),
             miner: identity.address.clone(),
@@ -496,7 +697,7 @@ impl<W: MinerWrite> Session<W> {
             solo: false,
             created_at: now_ms(),
         };
-        if self.ctx.sink.submit(share).await.is_err() {
+        if ctx.sink.submit(share).await.is_err() {
             tracing::error!("share sink stopped");
         }
         self.ctx
@@ -505,7 +706,7 @@ impl<W: MinerWrite> Session<W> {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // The verdict is awaited (and recorded) whatever happens to the miner's
         // connection: start that before answering, which may fail.
-        let recorder = self.ctx.work.recorder.clone();
+        let recorder = ctx.work.recorder.clone();
         let network = (recorder.network)(&coin);
         let upstream_url = upstream.endpoint_url(job.upstream);
         let record = NewProxyShare {
@@ -519,7 +720,7 @@ impl<W: MinerWrite> Session<W> {
             network,
             created_at: now_ms(),
         };
-        let wait = upstream_wait(self.ctx.work.verdict_timeout);
+        let wait = upstream_wait(ctx.work.verdict_timeout);
         tokio::spawn(
             async move {
                 let (verdict, reason) = match verdict {
@@ -579,6 +780,10 @@ impl<W: MinerWrite> Session<W> {
         );
         self.send(&response_ok(id, json!({"status": "OK"}))).await
     }
+}
+
+fn lease_slot(lease: &Option<SlotLease<CnUpstream>>) -> u32 {
+    lease.as_ref().map_or(0, |l| l.slot)
 }
 
 fn upstream_wait(configured: Duration) -> Duration {

@@ -185,7 +185,9 @@ impl CnUpstream {
             vitals: Mutex::new(UpstreamVitals::new(Instant::now())),
             health,
             generation: AtomicU64::new(0),
-            next_job: std::sync::atomic::AtomicU32::new(1),
+            // Random start: the job ids of two upstreams (two coins behind one
+            // profit-switching port) must not meet in one miner's recent jobs.
+            next_job: std::sync::atomic::AtomicU32::new(rand::random()),
             stats: UpstreamStats::default(),
         });
         tokio::spawn(upstream.clone().supervise(stop));
