@@ -179,6 +179,10 @@ pub enum Event {
         component: ComponentHealth,
     },
     ProfitSwitch {
+        /// Whose switch: a port and miner (`127.0.0.1:3333 ADDRESS.WORKER`); empty
+        /// from nodes before 0.1 that did not say.
+        #[serde(default)]
+        scope: String,
         from: Option<String>,
         to: String,
         reason: String,

@@ -281,8 +281,13 @@ fn event_text(event: &Event) -> String {
                 .map(|d| format!(": {d}"))
                 .unwrap_or_default()
         ),
-        Event::ProfitSwitch { from, to, reason } => format!(
-            "profit switch {} -> {to}: {reason}",
+        Event::ProfitSwitch {
+            scope,
+            from,
+            to,
+            reason,
+        } => format!(
+            "profit switch {scope} {} -> {to}: {reason}",
             from.as_deref().unwrap_or("-")
         ),
         Event::Profitability { coins } => format!(

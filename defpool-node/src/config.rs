@@ -1442,6 +1442,111 @@ mod tests {
         assert!(keys.contains(&"ports[0].coin"), "{keys:?}");
     }
 
+    fn problems_of(toml: &str) -> Vec<(String, String)> {
+        match Config::from_toml_str(toml) {
+            Ok(_) => Vec::new(),
+            Err(ConfigError::Invalid(problems)) => {
+                problems.into_iter().map(|p| (p.key, p.problem)).collect()
+            }
+            Err(e) => panic!("expected validation errors, got {e}"),
+        }
+    }
+
+    #[test]
+    fn a_coin_on_a_built_in_coins_rules_needs_a_known_base_and_its_own_symbol() {
+        let ok = format!(
+            "[[coins]]\nsymbol = \"CFGA\"\nbase = \"XMR\"\npool_address = \"{XMR_ADDR}\"\n"
+        );
+        assert_eq!(problems_of(&ok), vec![]);
+        let c = Config::from_toml_str(&ok).unwrap();
+        assert_eq!(c.coins[0].spec().symbol, "CFGA");
+        assert_eq!(c.coins[0].spec().decimals, 12);
+        // Its addresses are the base's: an LTC address is refused.
+        let p = problems_of(
+            "[[coins]]\nsymbol = \"CFGB\"\nbase = \"XMR\"\npool_address = \"rltc1qxyz\"\n",
+        );
+        assert!(p.iter().any(|(k, _)| k == "coins[0].pool_address"), "{p:?}");
+        let p =
+            problems_of("[[coins]]\nsymbol = \"CFGC\"\nbase = \"DOGE\"\npool_address = \"x\"\n");
+        assert!(
+            p.iter()
+                .any(|(k, m)| k == "coins[0].base" && m.contains("DOGE")),
+            "{p:?}"
+        );
+        let p = problems_of(&format!(
+            "[[coins]]\nsymbol = \"LTC\"\nbase = \"XMR\"\npool_address = \"{XMR_ADDR}\"\n"
+        ));
+        assert!(
+            p.iter()
+                .any(|(k, m)| k == "coins[0].base" && m.contains("built-in")),
+            "{p:?}"
+        );
+        // Without `base`, an unknown symbol is still an unknown coin.
+        let p = problems_of("[[coins]]\nsymbol = \"CFGD\"\npool_address = \"x\"\n");
+        assert!(
+            p.iter()
+                .any(|(k, m)| k == "coins[0].symbol" && m.contains("base")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_profit_switching_port_needs_proxy_coins_of_one_family_with_prices() {
+        let coin = |symbol: &str, base: &str, mode: &str| {
+            format!(
+                "[[coins]]\nsymbol = \"{symbol}\"\n{base}mode = \"{mode}\"\nscheme = \"pps\"\npool_address = \"{XMR_ADDR}\"\n  [[coins.upstreams]]\n  url = \"stratum+tcp://127.0.0.1:1\"\n  login = \"x\"\n"
+            )
+        };
+        let prices = "[profit]\n[[profit.prices]]\ncoin = \"XMR\"\nprovider = \"binance\"\n[[profit.prices]]\ncoin = \"CFGE\"\nprovider = \"binance\"\n[[profit.network]]\ncoin = \"XMR\"\nprovider = \"json\"\nurl = \"http://127.0.0.1:1/x\"\ndifficulty_pointer = \"/d\"\nreward_pointer = \"/r\"\n[[profit.network]]\ncoin = \"CFGE\"\nprovider = \"json\"\nurl = \"http://127.0.0.1:1/z\"\ndifficulty_pointer = \"/d\"\nreward_pointer = \"/r\"\n";
+        let port = |coins: &str| {
+            format!("[[ports]]\nlisten = \"127.0.0.1:3333\"\nprotocol = \"sv1\"\ncoin = \"auto\"\ncoins = {coins}\n")
+        };
+        let two = format!(
+            "{}{}{prices}{}",
+            coin("XMR", "", "proxy"),
+            coin("CFGE", "base = \"XMR\"\n", "proxy"),
+            port("[\"XMR\", \"CFGE\"]")
+        );
+        assert_eq!(problems_of(&two), vec![]);
+        // One coin, unknown coins, no prices.
+        let p = problems_of(&format!(
+            "{}{}",
+            coin("XMR", "", "proxy"),
+            port("[\"XMR\", \"NOPE\"]")
+        ));
+        let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(keys.contains(&"ports[0].coins[1]"), "{p:?}");
+        assert!(keys.contains(&"ports[0].coin"), "no [profit]: {p:?}");
+        let p = problems_of(&format!(
+            "{}{prices}{}",
+            coin("XMR", "", "proxy"),
+            port("[\"XMR\"]")
+        ));
+        assert!(
+            p.iter()
+                .any(|(k, m)| k == "ports[0].coins" && m.contains("two")),
+            "{p:?}"
+        );
+        // A pool-mode coin is not a proxy target.
+        let p = problems_of(&format!(
+            "{}{}{prices}{}",
+            coin("XMR", "", "proxy"),
+            coin("CFGE", "base = \"XMR\"\n", "pool"),
+            port("[\"XMR\", \"CFGE\"]")
+        ));
+        assert!(
+            p.iter()
+                .any(|(k, m)| k == "ports[0].coins[1]" && m.contains("pool mode")),
+            "{p:?}"
+        );
+        // `coins` belongs to auto ports only.
+        let p = problems_of(&format!(
+            "{}[[ports]]\nlisten = \"127.0.0.1:3333\"\nprotocol = \"sv1\"\ncoin = \"XMR\"\ncoins = [\"XMR\"]\n",
+            coin("XMR", "", "proxy")
+        ));
+        assert!(p.iter().any(|(k, _)| k == "ports[0].coins"), "{p:?}");
+    }
+
     #[test]
     fn bad_duration_is_named() {
         let err = Config::from_toml_str("[intervals]\nbalance_update = \"soon\"\n").unwrap_err();

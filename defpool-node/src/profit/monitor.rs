@@ -459,6 +459,7 @@ impl ProfitMonitor {
             &self.inner.events,
         ) {
             events.publish(Event::ProfitSwitch {
+                scope: scope.to_string(),
                 from: from.map(str::to_string),
                 to,
                 reason: decision.reason.clone(),

@@ -292,7 +292,8 @@ pub struct App {
     pub health: Vec<ComponentHealth>,
     pub profitability: Vec<ProfitabilityView>,
     /// `(at, from, to, reason)`, newest first.
-    pub switches: VecDeque<(i64, Option<String>, String, String)>,
+    /// (when, scope, from, to, why), newest first.
+    pub switches: VecDeque<(i64, String, Option<String>, String, String)>,
     pub miners: BTreeMap<String, MinerRow>,
 
     /// Hashrate per coin (H/s) for the chart.

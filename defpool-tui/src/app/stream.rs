@@ -305,12 +305,17 @@ impl App {
                     None => self.health.push(component),
                 }
             }
-            Event::ProfitSwitch { from, to, reason } => {
+            Event::ProfitSwitch {
+                scope,
+                from,
+                to,
+                reason,
+            } => {
                 self.push_log(
                     at,
                     Level::Info,
                     format!(
-                        "profit switch {} -> {to}: {reason}",
+                        "profit switch {scope} {} -> {to}: {reason}",
                         from.as_deref().unwrap_or("none")
                     ),
                 );
@@ -323,7 +328,7 @@ impl App {
                 if self.switches.len() == MAX_SWITCHES {
                     self.switches.pop_back();
                 }
-                self.switches.push_front((at, from, to, reason));
+                self.switches.push_front((at, scope, from, to, reason));
             }
             Event::Profitability { coins } => {
                 self.profitability = coins;

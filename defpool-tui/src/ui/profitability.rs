@@ -85,9 +85,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     } else {
         app.switches
             .iter()
-            .map(|(at, from, to, reason)| {
+            .map(|(at, scope, from, to, reason)| {
                 Line::raw(format!(
-                    "{} {} → {to}: {reason}",
+                    "{} {scope} {} → {to}: {reason}",
                     format::clock(*at),
                     from.as_deref().unwrap_or("none")
                 ))
