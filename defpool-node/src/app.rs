@@ -57,7 +57,8 @@ pub async fn run_live(live: LiveConfig, events: EventHub) -> anyhow::Result<()> 
         let spec = coin.spec();
         let set =
             DaemonSet::from_config(coin).with_context(|| format!("daemons of {}", spec.symbol))?;
-        if set.is_empty() {
+        // A proxy coin's blocks are the upstream's: nothing matures here.
+        if set.is_empty() && coin.mode != Mode::Proxy {
             tracing::warn!(
                 coin = spec.symbol,
                 "no daemon configured: blocks cannot mature"
@@ -321,12 +322,7 @@ async fn start_stratum(
             format!("ports[{i}].coin: {:?} is not a configured coin", port.coin)
         })?;
         let spec = coin.spec();
-        if port.is_auto() && spec.family != Family::Monero {
-            anyhow::bail!(
-                "ports[{i}]: profit switching serves CryptoNote (Monero-family) coins in this version, not {}",
-                spec.symbol
-            );
-        }
+
         if port.protocol != Protocol::Sv1 {
             anyhow::bail!(
                 "ports[{i}]: this version serves sv1 only ({} {:?} {:?} is not available yet)",
@@ -379,41 +375,42 @@ async fn start_stratum(
                 })
             };
         }
-        if coin.mode == Mode::Proxy && spec.family == Family::Bitcoin {
-            let slots = match built.sources.get(spec.symbol) {
-                Some(JobSource::BitcoinProxy(s)) => s.clone(),
-                _ => {
-                    let endpoints = upstream_endpoints(coin)?;
-                    let settings = config.proxy.upstream_settings();
-                    let upstream_stop = stop.clone();
-                    let per_connection = config
-                        .proxy
-                        .miners_per_connection
-                        .unwrap_or(stratum::proxy_bitcoin::SLOTS_PER_CONNECTION)
-                        .min(stratum::proxy_bitcoin::SLOTS_PER_CONNECTION);
-                    let slots = SlotPool::new(per_connection, move || {
-                        BtcUpstream::spawn(
-                            endpoints.clone(),
-                            settings.clone(),
-                            true,
-                            upstream_stop.clone(),
-                        )
-                    });
-                    built.sources.insert(
-                        spec.symbol.to_string(),
-                        JobSource::BitcoinProxy(slots.clone()),
-                    );
-                    slots
-                }
-            };
-            let recorder = recorder
-                .clone()
-                .context("proxy mode needs the proxy share recorder")?;
-            let ctx = context!(ProxyBitcoinWork {
-                slots,
-                recorder,
-                verdict_timeout: config.proxy.verdict_timeout,
-            });
+        if coin.mode == Mode::Proxy && spec.family == Family::Bitcoin && !port.is_auto() {
+            let work = proxy_bitcoin_work(&parts, coin, &mut built)?;
+            let ctx = context!(work);
+            built
+                .tasks
+                .push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
+            continue;
+        }
+        if port.is_auto() && spec.family == Family::Bitcoin {
+            let mut targets = Vec::new();
+            for symbol in &port.coins {
+                let target = config
+                    .coin(symbol)
+                    .with_context(|| format!("ports[{i}].coins: {symbol} is not configured"))?;
+                let work = proxy_bitcoin_work(&parts, target, &mut built)?;
+                targets.push(Arc::new(PortContext {
+                    port: port.clone(),
+                    coin: target.clone(),
+                    settings: config.stratum.clone(),
+                    vardiff: vardiff.clone(),
+                    work,
+                    sink: sink.clone(),
+                    shared: shared.clone(),
+                    tls: None,
+                    events: events.clone(),
+                }));
+            }
+            let router = PortRouter::new(port.listen.to_string(), targets, profit.clone());
+            built.tasks.push(tokio::spawn(
+                router
+                    .clone()
+                    .run(config.intervals.profit_monitor, stop.clone()),
+            ));
+            let mut work = proxy_bitcoin_work(&parts, coin, &mut built)?;
+            work.router = Some(router);
+            let ctx = context!(work);
             built
                 .tasks
                 .push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
@@ -662,6 +659,53 @@ fn proxy_monero_work(
         recorder,
         verdict_timeout: parts.config.proxy.verdict_timeout,
         solo,
+        router: None,
+    })
+}
+
+/// Proxy-mode Bitcoin-family work of `coin`: the coin's upstream slots (shared by its
+/// ports).
+fn proxy_bitcoin_work(
+    parts: &PortParts<'_>,
+    coin: &crate::config::CoinConfig,
+    built: &mut BuiltSources,
+) -> anyhow::Result<ProxyBitcoinWork> {
+    let spec = coin.spec();
+    let slots = match built.sources.get(spec.symbol) {
+        Some(JobSource::BitcoinProxy(s)) => s.clone(),
+        _ => {
+            let endpoints = upstream_endpoints(coin)?;
+            let settings = parts.config.proxy.upstream_settings();
+            let upstream_stop = parts.stop.clone();
+            let per_connection = parts
+                .config
+                .proxy
+                .miners_per_connection
+                .unwrap_or(stratum::proxy_bitcoin::SLOTS_PER_CONNECTION)
+                .min(stratum::proxy_bitcoin::SLOTS_PER_CONNECTION);
+            let slots = SlotPool::new(per_connection, move || {
+                BtcUpstream::spawn(
+                    endpoints.clone(),
+                    settings.clone(),
+                    true,
+                    upstream_stop.clone(),
+                )
+            });
+            built.sources.insert(
+                spec.symbol.to_string(),
+                JobSource::BitcoinProxy(slots.clone()),
+            );
+            slots
+        }
+    };
+    let recorder = parts
+        .recorder
+        .clone()
+        .context("proxy mode needs the proxy share recorder")?;
+    Ok(ProxyBitcoinWork {
+        slots,
+        recorder,
+        verdict_timeout: parts.config.proxy.verdict_timeout,
         router: None,
     })
 }

@@ -631,6 +631,7 @@ impl Config {
         }
         let mut seen = BTreeSet::new();
         let mut families = BTreeSet::new();
+        let mut algorithms = BTreeSet::new();
         for (j, symbol) in port.coins.iter().enumerate() {
             let key = k(&format!("coins[{j}]"));
             let Some(coin) = self.coin(symbol) else {
@@ -652,7 +653,17 @@ impl Config {
             }
             if let Some(spec) = CoinSpec::lookup(&coin.symbol) {
                 families.insert(format!("{:?}", spec.family));
+                if spec.family == defpool_core::coin::Family::Bitcoin {
+                    algorithms.insert(format!("{:?}", spec.algorithm));
+                }
             }
+        }
+        if algorithms.len() > 1 {
+            // A Bitcoin-dialect miner mines the one algorithm it was started with.
+            out.push((
+                k("coins"),
+                "the Bitcoin-family coins of one port must share an algorithm (a miner cannot change its algorithm on a connection)".into(),
+            ));
         }
         if families.len() > 1 {
             out.push((

@@ -276,7 +276,7 @@ pub struct ProxyMoneroWork {
     pub solo: Option<Arc<PortContext<MoneroWork>>>,
     /// On a profit-switching port: the router that moves miners between the port's
     /// coins (this context is the first coin's); `None` on a port of one coin.
-    pub router: Option<Arc<router::PortRouter>>,
+    pub router: Option<Arc<router::PortRouter<ProxyMoneroWork>>>,
 }
 
 /// A port's work and the dialect its sessions speak.

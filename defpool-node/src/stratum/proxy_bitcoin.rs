@@ -34,6 +34,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::lines::{LineBuffer, LineError};
+use super::router::{PortRouter, RouteGuard, RouteSignal};
 use super::session_io::{invalid_share, send_to_miner, BadMessages};
 use super::transport::{MinerRead, MinerWrite};
 use super::{PortContext, PortWork};
@@ -41,6 +42,7 @@ use crate::accounting::ProxyRecorder;
 use crate::store::{now_ms, NewProxyShare, NewShare, UpstreamVerdict};
 use crate::upstream::bitcoin::{verdict, BtcUpstream, BtcUpstreamJob, SubmitError, Verdict};
 use crate::upstream::slots::{SlotLease, SlotPool};
+use defpool_core::profit::MinerAlgorithms;
 
 /// Jobs a session remembers: the current one and a few before it.
 const KEPT_JOBS: usize = 4;
@@ -59,6 +61,31 @@ pub struct ProxyBitcoinWork {
     pub recorder: ProxyRecorder,
     /// How long a forwarded share waits for the upstream's verdict.
     pub verdict_timeout: Duration,
+    /// On a profit-switching port: the router that moves miners between the port's
+    /// coins (this context is the first coin's); `None` on a port of one coin.
+    pub router: Option<Arc<PortRouter<ProxyBitcoinWork>>>,
+}
+
+/// How long shares on the previous coin's jobs are still taken after a profit
+/// switch: a miner may be hashing its last job of the old coin when the new one comes.
+const PREVIOUS_COIN_GRACE: Duration = Duration::from_secs(30);
+
+/// A session on a profit-switching port.
+struct Route {
+    router: Arc<PortRouter<ProxyBitcoinWork>>,
+    signal: Arc<RouteSignal>,
+    _guard: RouteGuard<ProxyBitcoinWork>,
+    /// Index of the coin mined now among the router's targets.
+    coin: usize,
+    /// The coin mined before the last switch, for late shares on its jobs.
+    previous: Option<PreviousCoin>,
+}
+
+struct PreviousCoin {
+    ctx: Arc<PortContext<ProxyBitcoinWork>>,
+    lease: Option<SlotLease<BtcUpstream>>,
+    jobs: VecDeque<SentJob>,
+    until: std::time::Instant,
 }
 
 /// Miners per upstream connection with the usual 2-byte prefix.
@@ -91,6 +118,9 @@ struct Session<W> {
     id: u64,
     algorithm: PowAlgorithm,
     lease: Option<SlotLease<BtcUpstream>>,
+    /// On a profit-switching port, where the router wants the miner (boxed: most
+    /// sessions are on ports of one coin and should not carry it).
+    route: Option<Box<Route>>,
     /// The miner's cut of the nonce space, fixed at subscribe (its extranonce1 and
     /// extranonce2 size); `None` before.
     layout: Option<Layout>,
@@ -131,6 +161,7 @@ pub fn run_session<R: MinerRead, W: MinerWrite>(
         peer,
         algorithm: algorithm.unwrap_or(PowAlgorithm::Sha256d),
         lease: None,
+        route: None,
         layout: None,
         split: None,
         subscribed: false,
@@ -178,10 +209,18 @@ impl<W: MinerWrite> Session<W> {
         tokio::pin!(idle_timer);
         // Subscribed once the miner has a slot on an upstream connection.
         let mut jobs_rx: Option<watch::Receiver<Option<Arc<BtcUpstreamJob>>>> = None;
+        // Set with the first lease on a profit-switching port.
+        let mut route_signal: Option<Arc<RouteSignal>> = None;
         loop {
             let job_changed = async {
                 match jobs_rx.as_mut() {
                     Some(rx) => rx.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            let route_changed = async {
+                match &route_signal {
+                    Some(signal) => signal.notify.notified().await,
                     None => std::future::pending().await,
                 }
             };
@@ -210,6 +249,7 @@ impl<W: MinerWrite> Session<W> {
                             let mut rx = lease.upstream.jobs();
                             let current = rx.borrow_and_update().clone();
                             jobs_rx = Some(rx);
+                            route_signal = self.route.as_ref().map(|r| r.signal.clone());
                             // Subscribe/authorize sent the job current then; one that
                             // came since is sent now.
                             if let Some(job) = current.filter(|j| self.ready_for_jobs() && !self.was_sent(j)) {
@@ -220,9 +260,28 @@ impl<W: MinerWrite> Session<W> {
                         }
                     }
                 }
+                () = route_changed => {
+                    match self.switch_coin().await {
+                        Ok(true) => {
+                            if let Some(lease) = &self.lease {
+                                let mut rx = lease.upstream.jobs();
+                                rx.borrow_and_update();
+                                jobs_rx = Some(rx);
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(e) => return e,
+                    }
+                }
                 ok = job_changed => {
                     if !ok {
                         return End::Reason("upstream connection stopped".into());
+                    }
+                    if let Some(route) = self.route.as_mut() {
+                        // Past its grace time the previous coin's slot is given back.
+                        if route.previous.as_ref().is_some_and(|p| p.until <= std::time::Instant::now()) {
+                            route.previous = None;
+                        }
                     }
                     let job = jobs_rx.as_mut().and_then(|rx| rx.borrow_and_update().clone());
                     if let Some(job) = job {
@@ -306,6 +365,29 @@ impl<W: MinerWrite> Session<W> {
     /// A slot on an upstream connection and that connection's current job (a new
     /// connection needs a moment for its handshake and first job).
     async fn ensure_lease(&mut self) -> Result<Arc<BtcUpstreamJob>, &'static str> {
+        if self.lease.is_none() && self.route.is_none() {
+            if let Some(router) = self.ctx.work.router.clone() {
+                // The port's coins share one algorithm: the miner's.
+                let algorithms = MinerAlgorithms::of([self.ctx.coin.spec().algorithm]);
+                let label = format!("session {:x} from {}", self.id, self.peer.ip());
+                let admission = router
+                    .admit(self.id, label, algorithms)
+                    .ok_or("This port has no coin for this miner")?;
+                let ctx = router
+                    .target(admission.coin)
+                    .cloned()
+                    .ok_or("This port has no coin for this miner")?;
+                tracing::info!(coin = ctx.coin.spec().symbol, reason = %admission.reason, "profit-switching port: first coin");
+                self.ctx = ctx;
+                self.route = Some(Box::new(Route {
+                    router,
+                    signal: admission.signal,
+                    _guard: admission.guard,
+                    coin: admission.coin,
+                    previous: None,
+                }));
+            }
+        }
         if self.lease.is_none() {
             self.lease = Some(
                 self.ctx
@@ -446,6 +528,11 @@ impl<W: MinerWrite> Session<W> {
             tracing::info!(miner = %identity.address, worker = %identity.worker, slot = self.slot(), "miner authorized (proxy)");
             self.ctx
                 .miner_connected(&identity.address, &identity.worker, self.peer);
+            if let (Some(route), true) = (&self.route, self.workers.is_empty()) {
+                route
+                    .router
+                    .rename(self.id, format!("{}.{}", identity.address, identity.worker));
+            }
             self.workers.push((params.username, identity));
         }
         self.send(&response_ok(id, true)).await?;
@@ -569,6 +656,109 @@ impl<W: MinerWrite> Session<W> {
     }
 
     async fn submit(&mut self, id: &Value, params: SubmitParams) -> Result<(), End> {
+        // After a profit switch, a share on one of the previous coin's jobs is checked,
+        // forwarded and credited on that coin: the session takes the previous coin's
+        // state for this one share.
+        let on_previous = !self
+            .jobs
+            .iter()
+            .any(|j| j.job.proxy_job_id == params.job_id)
+            && self.route.as_ref().is_some_and(|r| {
+                r.previous.as_ref().is_some_and(|p| {
+                    p.until > std::time::Instant::now()
+                        && p.jobs.iter().any(|j| j.job.proxy_job_id == params.job_id)
+                })
+            });
+        if !on_previous {
+            return self.submit_on_current(id, params).await;
+        }
+        self.swap_previous();
+        let result = self.submit_on_current(id, params).await;
+        self.swap_previous();
+        result
+    }
+
+    /// Exchanges the current coin's context, slot and jobs with the previous coin's.
+    fn swap_previous(&mut self) {
+        if let Some(p) = self.route.as_mut().and_then(|r| r.previous.as_mut()) {
+            std::mem::swap(&mut self.ctx, &mut p.ctx);
+            std::mem::swap(&mut self.lease, &mut p.lease);
+            std::mem::swap(&mut self.jobs, &mut p.jobs);
+        }
+    }
+
+    /// Moves the miner to the coin the router wants, if it differs from the current
+    /// one: the same slot (so the same extranonce1) on that coin's upstream, the new
+    /// difficulty and a clean job. The previous coin's jobs stay valid for
+    /// [`PREVIOUS_COIN_GRACE`]. Returns whether the miner moved (it stays when the new
+    /// coin has no job for it now).
+    async fn switch_coin(&mut self) -> Result<bool, End> {
+        let Some(route) = self.route.as_ref() else {
+            return Ok(false);
+        };
+        let (router, from, to) = (route.router.clone(), route.coin, route.signal.target());
+        if to == from || self.lease.is_none() {
+            return Ok(false);
+        }
+        let Some(ctx) = router.target(to).cloned() else {
+            return Ok(false);
+        };
+        let symbol = ctx.coin.spec().symbol;
+        let Some(lease) = ctx.work.slots.lease_slot(self.slot()) else {
+            tracing::warn!(
+                to = symbol,
+                "profit switch: no upstream slot; the miner stays"
+            );
+            router.stayed(self.id, from);
+            return Ok(false);
+        };
+        let mut rx = lease.upstream.jobs();
+        let first = tokio::time::timeout(FIRST_JOB_WAIT, rx.wait_for(|j| j.is_some()))
+            .await
+            .ok()
+            .and_then(|r| r.ok().and_then(|j| j.clone()));
+        let Some(job) = first else {
+            tracing::warn!(
+                to = symbol,
+                "profit switch: the upstream has no job; the miner stays"
+            );
+            router.stayed(self.id, from);
+            return Ok(false);
+        };
+        let old_ctx = std::mem::replace(&mut self.ctx, ctx);
+        let old_jobs = std::mem::take(&mut self.jobs);
+        let old_lease = self.lease.replace(lease);
+        for (_, i) in &self.workers {
+            old_ctx.miner_disconnected(
+                &i.address,
+                &i.worker,
+                &format!("profit switch to {symbol}"),
+            );
+            self.ctx.miner_connected(&i.address, &i.worker, self.peer);
+        }
+        tracing::info!(
+            from = old_ctx.coin.spec().symbol,
+            to = symbol,
+            slot = self.slot(),
+            difficulty = job.difficulty,
+            "profit switch: miner moved"
+        );
+        if let Some(route) = self.route.as_mut() {
+            route.coin = to;
+            route.previous = Some(PreviousCoin {
+                ctx: old_ctx,
+                lease: old_lease,
+                jobs: old_jobs,
+                until: std::time::Instant::now() + PREVIOUS_COIN_GRACE,
+            });
+        }
+        if self.ready_for_jobs() {
+            self.push_job(job, true).await?;
+        }
+        Ok(true)
+    }
+
+    async fn submit_on_current(&mut self, id: &Value, params: SubmitParams) -> Result<(), End> {
         if !self.subscribed {
             return self
                 .error(
@@ -1059,6 +1249,7 @@ difficulty = 1
                 slots,
                 recorder,
                 verdict_timeout: Duration::from_secs(5),
+                router: None,
             },
             sink,
             shared: StratumShared::new(),

@@ -64,9 +64,9 @@ const PREVIOUS_COIN_GRACE: Duration = Duration::from_secs(30);
 
 /// A session on a profit-switching port.
 struct Route {
-    router: Arc<PortRouter>,
+    router: Arc<PortRouter<ProxyMoneroWork>>,
     signal: Arc<RouteSignal>,
-    _guard: RouteGuard,
+    _guard: RouteGuard<ProxyMoneroWork>,
     /// Index of the coin mined now among the router's targets.
     coin: usize,
     /// The coin mined before the last switch, for late shares on its jobs.
@@ -431,7 +431,7 @@ impl<W: MinerWrite> Session<W> {
         id: &Value,
         identity: &MinerIdentity,
         params: &LoginParams,
-        router: Arc<PortRouter>,
+        router: Arc<PortRouter<ProxyMoneroWork>>,
     ) -> Result<(), End> {
         // A miner that names no algorithm mines what the dialect mines (xmrig sends
         // `algo` only when built with it).

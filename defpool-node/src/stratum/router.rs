@@ -17,15 +17,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use defpool_core::profit::{self, Candidate, Decision, MinerAlgorithms};
 use tokio::sync::{watch, Notify};
 
-use super::{PortContext, ProxyMoneroWork};
+use super::PortContext;
 use crate::profit::ProfitMonitor;
 
-/// The coins of one `auto` port and the miners on it.
-pub struct PortRouter {
+/// The coins of one `auto` port and the miners on it; `W` is the proxy work of the
+/// port's dialect.
+pub struct PortRouter<W> {
     /// The port's address, the scope of its decisions in logs and the API.
     listen: String,
     /// One context per coin the port may send miners to, in configured order.
-    targets: Vec<Arc<PortContext<ProxyMoneroWork>>>,
+    targets: Vec<Arc<PortContext<W>>>,
     monitor: ProfitMonitor,
     miners: Mutex<HashMap<u64, RoutedMiner>>,
 }
@@ -56,12 +57,12 @@ impl RouteSignal {
 }
 
 /// The miner's place in the router; dropping it (the session ended) forgets the miner.
-pub struct RouteGuard {
-    router: Arc<PortRouter>,
+pub struct RouteGuard<W> {
+    router: Arc<PortRouter<W>>,
     session: u64,
 }
 
-impl Drop for RouteGuard {
+impl<W> Drop for RouteGuard<W> {
     fn drop(&mut self) {
         if let Ok(mut miners) = self.router.miners.lock() {
             miners.remove(&self.session);
@@ -70,10 +71,10 @@ impl Drop for RouteGuard {
 }
 
 /// A miner's first coin.
-pub struct Admission {
+pub struct Admission<W> {
     pub coin: usize,
     pub signal: Arc<RouteSignal>,
-    pub guard: RouteGuard,
+    pub guard: RouteGuard<W>,
     /// Why this coin, for the login log line.
     pub reason: String,
 }
@@ -85,12 +86,12 @@ fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-impl PortRouter {
+impl<W: Send + Sync + 'static> PortRouter<W> {
     pub fn new(
         listen: String,
-        targets: Vec<Arc<PortContext<ProxyMoneroWork>>>,
+        targets: Vec<Arc<PortContext<W>>>,
         monitor: ProfitMonitor,
-    ) -> Arc<PortRouter> {
+    ) -> Arc<PortRouter<W>> {
         Arc::new(PortRouter {
             listen,
             targets,
@@ -99,7 +100,7 @@ impl PortRouter {
         })
     }
 
-    pub fn target(&self, index: usize) -> Option<&Arc<PortContext<ProxyMoneroWork>>> {
+    pub fn target(&self, index: usize) -> Option<&Arc<PortContext<W>>> {
         self.targets.get(index)
     }
 
@@ -145,7 +146,7 @@ impl PortRouter {
         session: u64,
         label: String,
         algorithms: MinerAlgorithms,
-    ) -> Option<Admission> {
+    ) -> Option<Admission<W>> {
         let decision = self.decide(None, &algorithms, now_secs());
         let (coin, reason) = match decision.choice.as_deref().and_then(|c| self.index_of(c)) {
             Some(i) => (i, decision.reason.clone()),
@@ -200,6 +201,16 @@ impl PortRouter {
             },
             reason,
         })
+    }
+
+    /// Names a miner for the decision log once it is known (a Bitcoin-dialect miner
+    /// gets its coin at subscribe, before it authorizes).
+    pub fn rename(&self, session: u64, label: String) {
+        if let Ok(mut miners) = self.miners.lock() {
+            if let Some(m) = miners.get_mut(&session) {
+                m.label = label;
+            }
+        }
     }
 
     /// A session could not move to the coin it was sent to (no upstream slot or job):

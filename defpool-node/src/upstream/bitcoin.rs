@@ -261,7 +261,9 @@ impl BtcUpstream {
             vitals: Mutex::new(UpstreamVitals::new(Instant::now())),
             health,
             generation: AtomicU64::new(0),
-            next_job: AtomicU64::new(1),
+            // Random start: the job ids of two upstreams (two coins behind one
+            // profit-switching port) must not meet in one miner's recent jobs.
+            next_job: AtomicU64::new(u64::from(rand::random::<u32>())),
             stats: UpstreamStats::default(),
         });
         tokio::spawn(upstream.clone().supervise(stop));

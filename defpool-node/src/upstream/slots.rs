@@ -106,6 +106,39 @@ impl<U> SlotPool<U> {
         })
     }
 
+    /// Slot number `slot` on any connection, on a new one if it is taken on every
+    /// open one: a miner whose nonce space is fixed by that number (a Bitcoin-dialect
+    /// miner's extranonce1) moving to this pool from another. `None` when `slot` does
+    /// not exist in this pool.
+    pub fn lease_slot(self: &Arc<Self>, slot: u32) -> Option<SlotLease<U>> {
+        if slot as usize >= self.per_connection {
+            return None;
+        }
+        let (w, bit) = (slot as usize / 64, slot % 64);
+        let mut groups = self.groups.lock().ok()?;
+        let free = groups.iter().position(|g| g.taken[w] & (1 << bit) == 0);
+        let i = match free {
+            Some(i) => i,
+            None => {
+                groups.push(Group {
+                    upstream: (self.open)(),
+                    taken: vec![0; self.per_connection.div_ceil(64)],
+                    used: 0,
+                });
+                groups.len() - 1
+            }
+        };
+        let g = &mut groups[i];
+        g.taken[w] |= 1 << bit;
+        g.used += 1;
+        Some(SlotLease {
+            pool: self.clone(),
+            group: i,
+            slot,
+            upstream: g.upstream.clone(),
+        })
+    }
+
     /// Every upstream connection opened so far, with how many miners it holds.
     pub fn connections(&self) -> Vec<(Arc<U>, usize)> {
         self.groups
@@ -142,6 +175,26 @@ mod tests {
         let again = pool.lease().unwrap();
         assert_eq!((*again.upstream, again.slot), (0, freed));
         assert_eq!(opened.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_given_slot_is_taken_where_it_is_free() {
+        let opened = Arc::new(AtomicUsize::new(0));
+        let o = opened.clone();
+        let pool = SlotPool::new(4, move || Arc::new(o.fetch_add(1, Ordering::SeqCst)));
+        let a = pool.lease_slot(2).unwrap();
+        assert_eq!((*a.upstream, a.slot), (0, 2));
+        // Taken on connection 0: a second connection is opened for it.
+        let b = pool.lease_slot(2).unwrap();
+        assert_eq!((*b.upstream, b.slot), (1, 2));
+        // Ordinary leases fill around it and never hand out slot 2 again.
+        let rest: Vec<_> = (0..6).map(|_| pool.lease().unwrap()).collect();
+        assert!(rest.iter().all(|l| l.slot != 2));
+        assert_eq!(opened.load(Ordering::SeqCst), 2);
+        assert!(pool.lease_slot(4).is_none(), "no slot 4 in a pool of 4");
+        drop(a);
+        let c = pool.lease_slot(2).unwrap();
+        assert_eq!((*c.upstream, c.slot), (0, 2));
     }
 
     #[test]
