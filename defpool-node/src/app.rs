@@ -376,7 +376,7 @@ async fn start_stratum(
             };
         }
         if coin.mode == Mode::Proxy && spec.family == Family::Bitcoin && !port.is_auto() {
-            let work = proxy_bitcoin_work(&parts, coin, &mut built)?;
+            let work = proxy_bitcoin_work(&parts, coin, port, &vardiff, &mut built)?;
             let ctx = context!(work);
             built
                 .tasks
@@ -389,7 +389,7 @@ async fn start_stratum(
                 let target = config
                     .coin(symbol)
                     .with_context(|| format!("ports[{i}].coins: {symbol} is not configured"))?;
-                let work = proxy_bitcoin_work(&parts, target, &mut built)?;
+                let work = proxy_bitcoin_work(&parts, target, port, &vardiff, &mut built)?;
                 targets.push(Arc::new(PortContext {
                     port: port.clone(),
                     coin: target.clone(),
@@ -408,7 +408,7 @@ async fn start_stratum(
                     .clone()
                     .run(config.intervals.profit_monitor, stop.clone()),
             ));
-            let mut work = proxy_bitcoin_work(&parts, coin, &mut built)?;
+            let mut work = proxy_bitcoin_work(&parts, coin, port, &vardiff, &mut built)?;
             work.router = Some(router);
             let ctx = context!(work);
             built
@@ -560,6 +560,7 @@ struct BuiltSources {
     sources: BTreeMap<String, JobSource>,
     /// Daemon sources for `solo:` miners on proxy ports, one per coin.
     solo_sources: BTreeMap<String, Arc<MoneroSource>>,
+    solo_bitcoin_sources: BTreeMap<String, Arc<BitcoinSource>>,
     verifier: Option<Arc<RandomxVerifier>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -668,9 +669,55 @@ fn proxy_monero_work(
 fn proxy_bitcoin_work(
     parts: &PortParts<'_>,
     coin: &crate::config::CoinConfig,
+    port: &crate::config::PortConfig,
+    vardiff: &Option<VardiffConfig>,
     built: &mut BuiltSources,
 ) -> anyhow::Result<ProxyBitcoinWork> {
     let spec = coin.spec();
+    // `solo:` miners on this port mine from the coin's own daemons.
+    let solo = if coin.daemons.is_empty() {
+        None
+    } else {
+        let source = match built.solo_bitcoin_sources.get(spec.symbol) {
+            Some(s) => s.clone(),
+            None => {
+                let daemons = coin
+                    .daemons
+                    .iter()
+                    .map(|d| match &d.cookie_file {
+                        Some(cookie) => BitcoinDaemon::with_cookie_file(&d.url, cookie),
+                        None => BitcoinDaemon::new(&d.url, &d.user, &d.password),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .with_context(|| format!("daemons of {}", spec.symbol))?;
+                let script = script_pubkey_for(spec, coin.network, &coin.pool_address)
+                    .with_context(|| format!("coins: {} pool_address", spec.symbol))?;
+                let source = BitcoinSource::new(spec, daemons, script);
+                built.tasks.push(tokio::spawn(source.clone().run(
+                    parts.config.stratum.block_poll_interval,
+                    parts.config.stratum.template_refresh,
+                    parts.stop.clone(),
+                )));
+                built
+                    .solo_bitcoin_sources
+                    .insert(spec.symbol.to_string(), source.clone());
+                source
+            }
+        };
+        let mut solo_port = port.clone();
+        solo_port.solo = true;
+        Some(Arc::new(PortContext {
+            port: solo_port,
+            coin: coin.clone(),
+            settings: parts.config.stratum.clone(),
+            vardiff: vardiff.clone(),
+            work: BitcoinWork { source },
+            sink: parts.sink.clone(),
+            shared: parts.shared.clone(),
+            tls: None,
+            events: parts.events.clone(),
+        }))
+    };
     let slots = match built.sources.get(spec.symbol) {
         Some(JobSource::BitcoinProxy(s)) => s.clone(),
         _ => {
@@ -707,6 +754,7 @@ fn proxy_bitcoin_work(
         recorder,
         verdict_timeout: parts.config.proxy.verdict_timeout,
         router: None,
+        solo,
     })
 }
 

@@ -443,3 +443,66 @@ async fn killing_the_first_upstream_moves_miners_to_the_second_without_reconnect
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_solo_miner_on_the_proxy_port_is_mined_from_the_daemon_and_credited_alone() {
+    let Some(pair) = LitecoinPair::start().await else {
+        return;
+    };
+    let ltc = &pair.main;
+    let pool_address = ltc.wallet_with_address("pool").await;
+    let proxy_address = ltc.wallet_with_address("proxy").await;
+    let miner_address = ltc.wallet_with_address("miners").await;
+    ltc.generate(101, &pool_address).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (up, up_port) = upstream(&dir.path().join("up"), ltc, &pool_address).await;
+    let (px, addr) = proxy(
+        &dir.path().join("proxy"),
+        &[up_port],
+        &proxy_address,
+        &proxy_address,
+        ltc,
+    )
+    .await;
+
+    // Subscribed like any miner on the port (a slot of an upstream connection), then
+    // `solo:` at authorize: the daemon-fed session takes over with the same extranonces.
+    let worker = format!("solo:{miner_address}.solo1");
+    let mut miner = BtcMiner::connect(&addr, PowAlgorithm::Scrypt).await;
+    miner.subscribe().await;
+    let (extranonce1, extranonce2_size) = (miner.extranonce1.clone(), miner.extranonce2_size);
+    assert_eq!(miner.authorize(&worker, "x").await["result"], true);
+    miner.wait_for_job().await;
+    assert_eq!(
+        (miner.extranonce1.clone(), miner.extranonce2_size),
+        (extranonce1, extranonce2_size),
+        "the miner keeps what it subscribed with"
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let block = loop {
+        if let Some(b) = px.get("/api/v1/blocks").await["items"]
+            .as_array()
+            .and_then(|b| b.first())
+            .cloned()
+        {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "no solo block:\n{}", px.log());
+        let r = mine_one(&mut miner, &worker).await;
+        assert_eq!(r["result"], true, "{r}");
+    };
+    // Found by this node from litecoind's template, credited to the finder alone.
+    assert_eq!(
+        (block["mode"].as_str(), block["finder"].as_str()),
+        (Some("solo"), Some(miner_address.as_str())),
+        "{block}"
+    );
+    let height = block["height"].as_u64().unwrap();
+    assert_eq!(
+        ltc.call("", "getblockhash", json!([height])).await,
+        block["hash"]
+    );
+    // The upstream saw nothing of it.
+    assert_eq!(valid_shares(&up, &proxy_address).await, 0);
+    assert_eq!(report(&px).await["coins"][0]["accepted"], 0);
+}

@@ -56,12 +56,58 @@ struct SessionJob {
     seen: HashSet<DuplicateKey>,
 }
 
+/// A Bitcoin-dialect miner a proxy session hands over (a `solo:` miner on a proxy
+/// port), with what it already agreed with the proxy.
+pub struct HandOver {
+    /// Complete lines already read, the `mining.authorize` first.
+    pub lines: Vec<u8>,
+    pub pending: LineBuffer,
+    /// The extranonce1 and extranonce2 size the miner subscribed with.
+    pub miner_extranonce1: Vec<u8>,
+    pub miner_extranonce2_len: usize,
+    /// The BIP 310 mask agreed with `mining.configure`, if any.
+    pub version_mask: Option<u32>,
+}
+
+impl HandOver {
+    /// Whether a miner's extranonces fit in this node's extranonce2 (see [`Folded`]).
+    pub fn fits(miner_extranonce1_len: usize, miner_extranonce2_len: usize) -> bool {
+        miner_extranonce1_len + miner_extranonce2_len <= EXTRANONCE2_LEN
+    }
+}
+
+/// A handed-over miner's extranonces inside this node's: the session's own
+/// extranonce1 (unique per session) is sent at the end of `coinb1`, and the miner's
+/// extranonce1 and extranonce2 make up this node's extranonce2, padded with zeros sent
+/// at the start of `coinb2`. The coinbase is byte for byte what the miner hashes.
+struct Folded {
+    miner_extranonce1: Vec<u8>,
+    miner_extranonce2_len: usize,
+}
+
+impl Folded {
+    fn pad_len(&self) -> usize {
+        EXTRANONCE2_LEN.saturating_sub(self.miner_extranonce1.len() + self.miner_extranonce2_len)
+    }
+
+    /// This node's extranonce2 for the miner's.
+    fn node_extranonce2(&self, miner_extranonce2: &[u8]) -> Vec<u8> {
+        let mut en2 = Vec::with_capacity(EXTRANONCE2_LEN);
+        en2.extend_from_slice(&self.miner_extranonce1);
+        en2.extend_from_slice(miner_extranonce2);
+        en2.resize(EXTRANONCE2_LEN, 0);
+        en2
+    }
+}
+
 struct Session<W> {
     ctx: Arc<PortContext<BitcoinWork>>,
     peer: SocketAddr,
     id: u64,
     algorithm: PowAlgorithm,
     extranonce1: [u8; EXTRANONCE1_LEN],
+    /// Set for a miner handed over by a proxy session (boxed: rare).
+    folded: Option<Box<Folded>>,
     subscribed: bool,
     /// Authorized `username`s and who they are.
     workers: Vec<(String, MinerIdentity)>,
@@ -103,6 +149,7 @@ pub async fn run_session<R: MinerRead, W: MinerWrite>(
         id,
         algorithm,
         extranonce1: ctx.shared.extra_nonce().to_be_bytes(),
+        folded: None,
         subscribed: false,
         workers: Vec::new(),
         version_mask: None,
@@ -116,28 +163,98 @@ pub async fn run_session<R: MinerRead, W: MinerWrite>(
         writer,
         ctx,
     };
-    let end = session.run(&mut reader, stop).await;
-    let _span = session.span().entered();
-    let reason = match &end {
-        End::Closed => "closed by the miner",
-        End::Reason(r) => r.as_str(),
+    let pending = LineBuffer::new(session.ctx.settings.max_line_bytes);
+    let end = session.run(&mut reader, stop, pending).await;
+    session.finish(end)
+}
+
+/// Takes over a connection a proxy session started (a `solo:` miner on a proxy port
+/// is mined from the coin's daemons): the miner keeps the extranonces it subscribed
+/// with; `handover.lines` (the authorize first) are answered here, then the miner is
+/// served as [`run_session`] does.
+pub async fn run_handed_over<R: MinerRead, W: MinerWrite>(
+    mut reader: R,
+    writer: W,
+    peer: SocketAddr,
+    ctx: Arc<PortContext<BitcoinWork>>,
+    stop: watch::Receiver<bool>,
+    handover: HandOver,
+) -> W {
+    let Ok(algorithm) = PowAlgorithm::try_from(ctx.coin.spec().algorithm) else {
+        return writer;
     };
-    for (_, i) in &session.workers {
-        session
-            .ctx
-            .miner_disconnected(&i.address, &i.worker, reason);
+    let mut session = Session {
+        peer,
+        id: ctx.shared.session_id(),
+        algorithm,
+        extranonce1: ctx.shared.extra_nonce().to_be_bytes(),
+        folded: Some(Box::new(Folded {
+            miner_extranonce1: handover.miner_extranonce1,
+            miner_extranonce2_len: handover.miner_extranonce2_len,
+        })),
+        subscribed: true,
+        workers: Vec::new(),
+        // Within what this node allows; the miner hears if that is less.
+        version_mask: handover.version_mask.map(|m| m & POOL_VERSION_MASK),
+        jobs: VecDeque::new(),
+        next_job_id: 1,
+        difficulty: ctx.port.difficulty,
+        sent_difficulty: None,
+        vardiff: None,
+        invalid_shares: 0,
+        bad: BadMessages::new(),
+        writer,
+        ctx,
+    };
+    if let Some(mask) = session
+        .version_mask
+        .filter(|m| Some(*m) != handover.version_mask)
+    {
+        if let Err(end) = session
+            .send(&defpool_core::stratum::bitcoin::set_version_mask(mask))
+            .await
+        {
+            return session.finish(end);
+        }
     }
-    match end {
-        End::Closed => tracing::debug!("session closed by the miner"),
-        End::Reason(r) => tracing::info!(reason = %r, "session closed"),
+    for line in handover.lines.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let span = session.span();
+        if let Err(end) = Box::pin(session.handle_line(line).instrument(span)).await {
+            return session.finish(end);
+        }
     }
-    session.writer
+    let end = session.run(&mut reader, stop, handover.pending).await;
+    session.finish(end)
 }
 
 impl<W: MinerWrite> Session<W> {
-    async fn run<R: MinerRead>(&mut self, reader: &mut R, mut stop: watch::Receiver<bool>) -> End {
+    /// Logs why the session ended and gives back the writer.
+    fn finish(self, end: End) -> W {
+        let _span = self.span().entered();
+        let reason = match &end {
+            End::Closed => "closed by the miner",
+            End::Reason(r) => r.as_str(),
+        };
+        for (_, i) in &self.workers {
+            self.ctx.miner_disconnected(&i.address, &i.worker, reason);
+        }
+        match end {
+            End::Closed => tracing::debug!("session closed by the miner"),
+            End::Reason(r) => tracing::info!(reason = %r, "session closed"),
+        }
+        self.writer
+    }
+}
+
+impl<W: MinerWrite> Session<W> {
+    async fn run<R: MinerRead>(
+        &mut self,
+        reader: &mut R,
+        mut stop: watch::Receiver<bool>,
+        mut pending: LineBuffer,
+    ) -> End {
         let mut work_rx = self.ctx.work.source.subscribe();
-        let mut pending = LineBuffer::new(self.ctx.settings.max_line_bytes);
         let idle = self.ctx.settings.idle_timeout;
         let idle_timer = tokio::time::sleep(idle);
         tokio::pin!(idle_timer);
@@ -263,11 +380,18 @@ impl<W: MinerWrite> Session<W> {
     async fn subscribe(&mut self, id: &Value) -> Result<(), End> {
         let first = !self.subscribed;
         self.subscribed = true;
-        let result = subscribe_result(
-            &format!("{:x}", self.id),
-            &self.extranonce1,
-            EXTRANONCE2_LEN,
-        );
+        let result = match &self.folded {
+            Some(f) => subscribe_result(
+                &format!("{:x}", self.id),
+                &f.miner_extranonce1,
+                f.miner_extranonce2_len,
+            ),
+            None => subscribe_result(
+                &format!("{:x}", self.id),
+                &self.extranonce1,
+                EXTRANONCE2_LEN,
+            ),
+        };
         self.send(&response_ok(id, result)).await?;
         // A miner that authorized first gets its work now.
         if first && !self.workers.is_empty() {
@@ -406,7 +530,12 @@ impl<W: MinerWrite> Session<W> {
         }
         let id = self.next_job_id;
         self.next_job_id = self.next_job_id.wrapping_add(1);
-        let line = notify(&work.job.notify(&format!("{id:x}"), clean));
+        let mut n = work.job.notify(&format!("{id:x}"), clean);
+        if let Some(f) = &self.folded {
+            n.coinb1.push_str(&hex::encode(self.extranonce1));
+            n.coinb2.insert_str(0, &"00".repeat(f.pad_len()));
+        }
+        let line = notify(&n);
         if clean {
             // After a new block the older jobs are stale; keep one for the grace window.
             while self.jobs.len() > 1 {
@@ -549,7 +678,10 @@ impl<W: MinerWrite> Session<W> {
         let job = &work.job;
         let template = job.template();
         let rules = SubmitRules {
-            extranonce2_len: EXTRANONCE2_LEN,
+            extranonce2_len: self
+                .folded
+                .as_ref()
+                .map_or(EXTRANONCE2_LEN, |f| f.miner_extranonce2_len),
             ntime: NtimeWindow::for_job(
                 template.mintime,
                 template.curtime,
@@ -579,9 +711,13 @@ impl<W: MinerWrite> Session<W> {
                 .await;
         }
 
+        let extranonce2 = match &self.folded {
+            Some(f) => f.node_extranonce2(checked.extranonce2.as_bytes()),
+            None => checked.extranonce2.as_bytes().to_vec(),
+        };
         let header = match job.header(
             &self.extranonce1,
-            checked.extranonce2.as_bytes(),
+            &extranonce2,
             checked.version,
             checked.ntime,
             checked.nonce,
@@ -659,7 +795,7 @@ impl<W: MinerWrite> Session<W> {
             && work.job.network_target().is_met_by(&hash)
             && self.ctx.work.source.claim_height(work.height)
         {
-            match job.block(&self.extranonce1, checked.extranonce2.as_bytes(), &header) {
+            match job.block(&self.extranonce1, &extranonce2, &header) {
                 Ok(block) => {
                     let ctx = self.ctx.clone();
                     let span = tracing::Span::current();

@@ -64,6 +64,9 @@ pub struct ProxyBitcoinWork {
     /// On a profit-switching port: the router that moves miners between the port's
     /// coins (this context is the first coin's); `None` on a port of one coin.
     pub router: Option<Arc<PortRouter<ProxyBitcoinWork>>>,
+    /// `solo:` miners are mined from the coin's daemons by a pool-mode session on
+    /// the same port; `None` when the coin has no daemon.
+    pub solo: Option<Arc<PortContext<super::BitcoinWork>>>,
 }
 
 /// How long shares on the previous coin's jobs are still taken after a profit
@@ -144,6 +147,11 @@ struct Session<W> {
 enum End {
     Closed,
     Reason(String),
+    /// A `solo:` miner: the daemon-fed session takes the connection over (from
+    /// `handle_line`, before the lines are known).
+    HandOver,
+    /// The same, with the lines and buffer the daemon-fed session continues from.
+    HandedOver(Box<(Vec<u8>, LineBuffer)>),
 }
 
 /// Serves one miner until it leaves, misbehaves or the node stops.
@@ -181,11 +189,47 @@ pub fn run_session<R: MinerRead, W: MinerWrite>(
             tracing::error!("proxy_bitcoin session on a coin that is not Bitcoin-family");
             return session.writer;
         }
-        let end = session.run(&mut reader, stop).await;
+        let end = session.run(&mut reader, stop.clone()).await;
+        let end = match end {
+            End::HandedOver(rest) => {
+                let agreed = session
+                    .split
+                    .as_ref()
+                    .map(|s| (s.miner_extranonce1().to_vec(), s.miner_extranonce2_len()));
+                match (session.ctx.work.solo.clone(), agreed) {
+                    (Some(solo), Some((miner_extranonce1, miner_extranonce2_len))) => {
+                        tracing::info!(peer = %session.peer, "solo miner on a proxy port: mined from the daemon");
+                        let (lines, pending) = *rest;
+                        let handover = super::bitcoin::HandOver {
+                            lines,
+                            pending,
+                            miner_extranonce1,
+                            miner_extranonce2_len,
+                            version_mask: session.version_mask,
+                        };
+                        // The upstream slot is given back: the miner's nonce space is
+                        // the daemon-fed session's now.
+                        drop(session.lease.take());
+                        return super::bitcoin::run_handed_over(
+                            reader,
+                            session.writer,
+                            session.peer,
+                            solo,
+                            stop,
+                            handover,
+                        )
+                        .await;
+                    }
+                    _ => End::Reason("solo hand-over without a daemon-fed session".into()),
+                }
+            }
+            other => other,
+        };
         let _span = session.span().entered();
         let reason = match &end {
             End::Closed => "closed by the miner".to_string(),
             End::Reason(r) => r.clone(),
+            End::HandOver | End::HandedOver(_) => "handed over".to_string(),
         };
         tracing::info!(%reason, "proxy session closed");
         for (_, i) in &session.workers {
@@ -237,11 +281,21 @@ impl<W: MinerWrite> Session<W> {
                         Err(e) => return End::Reason(e.to_string()),
                     };
                     idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
-                    for line in lines.split(|b| *b == b'\n') {
-                        let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    let mut offset = 0;
+                    for raw in lines.split(|b| *b == b'\n') {
+                        let start = offset;
+                        offset += raw.len() + 1;
+                        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
                         let span = self.span();
-                        if let Err(end) = Box::pin(self.handle_line(line).instrument(span)).await {
-                            return end;
+                        match Box::pin(self.handle_line(line).instrument(span)).await {
+                            Ok(()) => {}
+                            // This line (the authorize) and the ones after it are the
+                            // daemon-fed session's to answer.
+                            Err(End::HandOver) => {
+                                let rest = lines[start..].to_vec();
+                                return End::HandedOver(Box::new((rest, pending)));
+                            }
+                            Err(end) => return end,
                         }
                     }
                     if jobs_rx.is_none() {
@@ -492,6 +546,9 @@ impl<W: MinerWrite> Session<W> {
                 return Err(End::Reason(format!("bad login: {e}")));
             }
         };
+        if (identity.solo || self.ctx.port.solo) && self.workers.is_empty() {
+            return self.solo_handover(id).await;
+        }
         if let Err(e) = address::validate(
             self.ctx.coin.spec(),
             self.ctx.coin.network,
@@ -542,6 +599,25 @@ impl<W: MinerWrite> Session<W> {
             }
         }
         Ok(())
+    }
+
+    /// A `solo:` miner's first authorize: handed to a daemon-fed session of the coin
+    /// when the coin has daemons and the miner's extranonces fit that session's.
+    async fn solo_handover(&mut self, id: &Value) -> Result<(), End> {
+        let message = if self.ctx.work.solo.is_none() {
+            "Solo mining is not available on this proxy port: the coin has no daemon"
+        } else if !self.subscribed {
+            "Subscribe before authorizing a solo miner on a proxy port"
+        } else if self.split.as_ref().is_some_and(|s| {
+            super::bitcoin::HandOver::fits(s.miner_extranonce1().len(), s.miner_extranonce2_len())
+        }) {
+            return Err(End::HandOver);
+        } else {
+            "Solo mining needs a shorter extranonce than this proxy port gave; use a solo port"
+        };
+        self.error(id, ErrorCode::UnauthorizedWorker, message)
+            .await?;
+        Err(End::Reason(format!("solo miner refused: {message}")))
     }
 
     /// The miner's split for a job's nonce space: the same layout (extranonce1 and
@@ -1250,6 +1326,7 @@ difficulty = 1
                 recorder,
                 verdict_timeout: Duration::from_secs(5),
                 router: None,
+                solo: None,
             },
             sink,
             shared: StratumShared::new(),
