@@ -433,6 +433,26 @@ pub struct ProfitabilityReport {
     pub coins: Vec<CoinProfitability>,
     /// Newest first.
     pub decisions: Vec<ProfitDecisionView>,
+    /// Profit-switching (`auto`) ports and how many miners each sends to each coin.
+    #[serde(default)]
+    pub ports: Vec<RoutedPortView>,
+}
+
+/// One profit-switching port.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RoutedPortView {
+    /// The port's `listen` address.
+    pub port: String,
+    /// Every coin of the port, in configured order, with the miners on it now.
+    pub coins: Vec<RoutedCoinView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RoutedCoinView {
+    pub coin: String,
+    pub miners: u64,
 }
 
 /// One coin's row of the profitability table.

@@ -276,6 +276,13 @@ async fn miners_follow_the_better_coin_past_the_margin_and_minimum_time_and_ever
         switch["scope"].as_str().unwrap().contains("rig1"),
         "{switch}"
     );
+    // The port's miners per coin: the one miner is on ZEPH now.
+    let port_view = &report["ports"][0];
+    assert_eq!(port_view["port"], format!("127.0.0.1:{port}"), "{report}");
+    assert_eq!(
+        port_view["coins"],
+        serde_json::json!([{"coin": "XMR", "miners": 0}, {"coin": "ZEPH", "miners": 1}])
+    );
 
     // Every share is accounted once, on the coin of its job: the upstreams accepted
     // exactly what the proxy forwarded to each.

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use defpool_core::api::{
     CoinAmount, CoinProfitability, NetworkView, PriceView, ProfitDecisionView, ProfitabilityReport,
-    SourceErrorView,
+    RoutedCoinView, RoutedPortView, SourceErrorView,
 };
 use defpool_core::profit::{
     self, Candidate, CoinProfit, Decision, MinerAlgorithms, NetworkStats, Price, Quote,
@@ -53,7 +53,12 @@ struct Inner {
     events: Option<EventHub>,
     /// Never held across an `.await`.
     state: Mutex<State>,
+    /// Profit-switching ports and how to count their miners per coin.
+    routers: Mutex<Vec<(String, MinerCounter)>>,
 }
+
+/// Counts a profit-switching port's miners per coin (`None` once the port is gone).
+pub type MinerCounter = Box<dyn Fn() -> Option<Vec<(String, usize)>> + Send + Sync>;
 
 /// What one coin is asked from.
 struct CoinSources {
@@ -110,6 +115,7 @@ impl ProfitMonitor {
                 http: reqwest::Client::new(),
                 events: None,
                 state: Mutex::new(State::default()),
+                routers: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -165,6 +171,7 @@ impl ProfitMonitor {
                 http,
                 events,
                 state: Mutex::new(State::default()),
+                routers: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -476,8 +483,33 @@ impl ProfitMonitor {
         }
     }
 
+    /// Adds a profit-switching port to the report.
+    pub fn register_port(&self, port: String, count: MinerCounter) {
+        if let Ok(mut routers) = self.inner.routers.lock() {
+            routers.push((port, count));
+        }
+    }
+
     /// Everything `GET /api/v1/profitability` shows.
     pub fn report(&self) -> ProfitabilityReport {
+        let ports = match self.inner.routers.lock() {
+            Ok(routers) => routers
+                .iter()
+                .filter_map(|(port, count)| {
+                    Some(RoutedPortView {
+                        port: port.clone(),
+                        coins: count()?
+                            .into_iter()
+                            .map(|(coin, miners)| RoutedCoinView {
+                                coin,
+                                miners: miners as u64,
+                            })
+                            .collect(),
+                    })
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         let inner = &self.inner;
         let now = now_secs();
         let max_age = inner.settings.max_age;
@@ -537,6 +569,7 @@ impl ProfitMonitor {
             min_time_secs: inner.settings.min_time.as_secs(),
             coins,
             decisions,
+            ports,
         }
     }
 }

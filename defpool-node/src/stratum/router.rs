@@ -92,12 +92,18 @@ impl<W: Send + Sync + 'static> PortRouter<W> {
         targets: Vec<Arc<PortContext<W>>>,
         monitor: ProfitMonitor,
     ) -> Arc<PortRouter<W>> {
-        Arc::new(PortRouter {
-            listen,
+        let router = Arc::new(PortRouter {
+            listen: listen.clone(),
             targets,
-            monitor,
+            monitor: monitor.clone(),
             miners: Mutex::new(HashMap::new()),
-        })
+        });
+        let weak = Arc::downgrade(&router);
+        monitor.register_port(
+            listen,
+            Box::new(move || weak.upgrade().map(|r| r.miners_per_coin())),
+        );
+        router
     }
 
     pub fn target(&self, index: usize) -> Option<&Arc<PortContext<W>>> {
