@@ -27,6 +27,9 @@ async fn upstream(dir: &std::path::Path, ltc: &Litecoind, pool_address: &str) ->
 [api]
 listen = "127.0.0.1:{api}"
 admin_token = "{TOKEN}"
+[intervals]
+balance_update = "500ms"
+payout_process = "500ms"
 [stratum]
 block_poll_interval = "100ms"
 ban_after_invalid_shares = 1000
@@ -96,6 +99,10 @@ scheme = "pps"
 pool_address = "{pool_address}"
   [[coins.daemons]]
   url = "{url}"
+  user = "{RPC_USER}"
+  password = "{RPC_PASSWORD}"
+  [coins.wallet]
+  url = "{url}/wallet/proxy"
   user = "{RPC_USER}"
   password = "{RPC_PASSWORD}"
 {upstreams}
@@ -295,6 +302,69 @@ async fn shares_and_blocks_flow_through_the_proxy_and_miners_are_credited_pps() 
     );
     let audit = px.get("/api/v1/admin/audit").await;
     assert_eq!(audit["ok"], true, "{audit}");
+
+    // Reconciliation against a real payout: the upstream's blocks mature, the
+    // upstream pays the proxy's balance to the proxy's wallet, and the proxy reports
+    // what arrived next to what it expected.
+    assert_eq!(
+        atomic(&r["coins"][0]["received"]),
+        0,
+        "nothing paid yet: {r}"
+    );
+    assert_eq!(atomic(&r["coins"][0]["expected"]), credited + fees, "{r}");
+    let blocks_found = up.get("/api/v1/blocks").await["items"]
+        .as_array()
+        .map_or(0, |b| b.len());
+    ltc.generate(4, &pool_address).await;
+    wait_until(
+        "upstream blocks confirmed",
+        Duration::from_secs(60),
+        || async {
+            up.get("/api/v1/blocks?status=confirmed").await["items"]
+                .as_array()
+                .map_or(0, |b| b.len())
+                >= blocks_found
+        },
+    )
+    .await;
+    let owed = || async {
+        atomic(
+            &up.get(&format!("/api/v1/miners/{proxy_address}/balance/LTC"))
+                .await["balance"],
+        )
+    };
+    wait_until(
+        "the proxy's balance upstream",
+        Duration::from_secs(30),
+        || async { owed().await > 0 },
+    )
+    .await;
+    let owed = owed().await;
+    let (st, p) = up
+        .request(
+            "POST",
+            &format!("/api/v1/miners/{proxy_address}/payout"),
+            Some(TOKEN),
+            Some(r#"{"coin":"LTC"}"#),
+        )
+        .await;
+    assert_eq!(st, 201, "{p}");
+    wait_until("upstream payout sent", Duration::from_secs(60), || async {
+        up.get(&format!("/api/v1/miners/{proxy_address}/payouts"))
+            .await["items"][0]["status"]
+            == "completed"
+    })
+    .await;
+    ltc.generate(1, &pool_address).await;
+    wait_until(
+        "the payout in the proxy's report",
+        Duration::from_secs(30),
+        || async { atomic(&report(&px).await["coins"][0]["received"]) == owed },
+    )
+    .await;
+    let r = report(&px).await;
+    assert_eq!(r["coins"][0]["received_error"], Value::Null, "{r}");
+    assert_eq!(atomic(&r["coins"][0]["expected"]), credited + fees, "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
