@@ -210,14 +210,16 @@ pub fn run_session<R: MinerRead, W: MinerWrite>(
                         // The upstream slot is given back: the miner's nonce space is
                         // the daemon-fed session's now.
                         drop(session.lease.take());
-                        return super::bitcoin::run_handed_over(
+                        // Boxed: inline, the daemon-fed session's future would make
+                        // every proxy session's task as large as both.
+                        return Box::pin(super::bitcoin::run_handed_over(
                             reader,
                             session.writer,
                             session.peer,
                             solo,
                             stop,
                             handover,
-                        )
+                        ))
                         .await;
                     }
                     _ => End::Reason("solo hand-over without a daemon-fed session".into()),

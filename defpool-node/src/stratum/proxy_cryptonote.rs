@@ -134,7 +134,9 @@ pub fn run_session<R: MinerRead, W: MinerWrite>(
         let (end, handover) = session.run(&mut reader, stop.clone()).await;
         if let (Some(h), Some(solo)) = (handover, session.ctx.work.solo.clone()) {
             tracing::info!(peer = %session.peer, "solo miner on a proxy port: mined from the daemon");
-            return super::cryptonote::run_handed_over(
+            // Boxed: inline, the daemon-fed session's future would make every proxy
+            // session's task as large as both (about 500 bytes more per idle miner).
+            return Box::pin(super::cryptonote::run_handed_over(
                 reader,
                 session.writer,
                 session.peer,
@@ -142,7 +144,7 @@ pub fn run_session<R: MinerRead, W: MinerWrite>(
                 stop,
                 h.lines,
                 h.pending,
-            )
+            ))
             .await;
         }
         let _span = session.span().entered();
