@@ -127,9 +127,12 @@ pub fn run_session<R: MinerRead, W: MinerWrite>(
     // whole life next to the session they were moved into, and every idle session
     // would carry that copy.
     let mut session = Session::new(peer, ctx, writer);
-    let pending = LineBuffer::new(session.ctx.settings.max_line_bytes);
+    let mut pending = LineBuffer::new(session.ctx.settings.max_line_bytes);
+    let mut stop = stop;
     async move {
-        let end = session.run(&mut reader, stop, pending).await;
+        // `run` borrows the buffer and the stop channel: moved in, they would be
+        // stored twice in every idle session's task (here and in `run`).
+        let end = session.run(&mut reader, &mut stop, &mut pending).await;
         session.finish(end)
     }
 }
@@ -144,8 +147,9 @@ pub async fn run_handed_over<R: MinerRead, W: MinerWrite>(
     ctx: Arc<PortContext<MoneroWork>>,
     stop: watch::Receiver<bool>,
     lines: Vec<u8>,
-    pending: LineBuffer,
+    mut pending: LineBuffer,
 ) -> W {
+    let mut stop = stop;
     let mut session = Session::new(peer, ctx, writer);
     for line in lines.split(|b| *b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -154,7 +158,7 @@ pub async fn run_handed_over<R: MinerRead, W: MinerWrite>(
             return session.finish(end);
         }
     }
-    let end = session.run(&mut reader, stop, pending).await;
+    let end = session.run(&mut reader, &mut stop, &mut pending).await;
     session.finish(end)
 }
 
@@ -204,8 +208,8 @@ impl<W: MinerWrite> Session<W> {
     async fn run<R: MinerRead>(
         &mut self,
         reader: &mut R,
-        mut stop: watch::Receiver<bool>,
-        mut pending: LineBuffer,
+        stop: &mut watch::Receiver<bool>,
+        pending: &mut LineBuffer,
     ) -> End {
         let mut jobs_rx = self.ctx.work.source.subscribe();
         let idle = self.ctx.settings.idle_timeout;
