@@ -882,13 +882,18 @@ impl Config {
                     );
                 }
             }
-            if port.protocol == Protocol::Sv2
-                && (port.authority_public_key.is_none() || port.authority_secret_key.is_none())
-            {
-                push(
-                    k("authority_secret_key"),
-                    "an sv2 port needs authority_public_key and authority_secret_key".into(),
-                );
+            if port.protocol == Protocol::Sv2 {
+                // Keys in SRI's encoding, belonging together, and a usable validity.
+                if let Err(e) = crate::stratum::sv2::authority::Authority::from_port(port) {
+                    push(k(e.field), e.message);
+                }
+                if port.tls.is_some() {
+                    push(
+                        k("tls"),
+                        "an sv2 port is encrypted by its Noise handshake; tls is for sv1 ports"
+                            .into(),
+                    );
+                }
             }
             // The files are read here, not at first use, so a missing or wrong one
             // stops the start with the key named like any other config problem.
