@@ -240,7 +240,7 @@ async fn sv2_miners_find_blocks_litecoind_accepts_every_share_counted_once() {
         .await
         .unwrap();
     let r = early
-        .expect("refusal", Duration::from_secs(10), |m| error_code_of(m))
+        .expect("refusal", Duration::from_secs(10), error_code_of)
         .await;
     assert_eq!(r, "connection-not-set-up");
     assert_closed(&mut early, Duration::from_secs(10)).await;
