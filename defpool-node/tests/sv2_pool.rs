@@ -73,6 +73,7 @@ listen = "127.0.0.1:{sv2}"
 protocol = "sv2"
 coin = "LTC"
 difficulty = {SHARE_DIFFICULTY}
+vardiff = {{ target_seconds = 2, min = 0.0001, max = 1000 }}
 authority_public_key = "{AUTHORITY_PUBLIC}"
 authority_secret_key = "{AUTHORITY_SECRET}"
 certificate_validity = "1h"
@@ -283,6 +284,10 @@ async fn sv2_miners_find_blocks_litecoind_accepts_every_share_counted_once() {
         })
         .await;
     assert_eq!(r, "invalid-channel-id");
+    // An undecodable message (a known type with a cut payload, an unknown type) is
+    // counted, not answered, and the connection goes on.
+    lost.send_raw_frame(0x1a, &[1, 2, 3]).await.unwrap();
+    lost.send_raw_frame(0x7e, &[0xff; 40]).await.unwrap();
     let r = lost.setup(0).await;
     assert_eq!(
         error_code_of(&r).as_deref(),
@@ -433,6 +438,34 @@ async fn sv2_miners_find_blocks_litecoind_accepts_every_share_counted_once() {
     let rolled = b.find_share(100_000).expect("a share");
     assert_eq!(submit_and_wait(&mut b, &rolled).await, None);
     assert_eq!(b.accepted, 1);
+
+    // UpdateChannel: a lower maximum target is a hard limit, answered with SetTarget.
+    let before = Target::from_le_bytes(b.target);
+    let mut half = [0u8; 32];
+    {
+        // Halve the 256-bit little-endian number.
+        let mut carry = 0u8;
+        for i in (0..32).rev() {
+            let byte = b.target[i];
+            half[i] = (byte >> 1) | (carry << 7);
+            carry = byte & 1;
+        }
+    }
+    let channel_b = b.channel_id.unwrap();
+    b.send(Sv2Miner::update_channel_with_target(
+        channel_b, 8000.0, half,
+    ))
+    .await
+    .unwrap();
+    let set = b
+        .expect("SetTarget", Duration::from_secs(10), |m| match mining(m) {
+            Some(MiningOwned::SetTarget(t)) => Some(t.maximum_target.to_array()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(set, half);
+    assert!(Target::from_le_bytes(set) < before);
+    assert_eq!(b.target, half, "the miner mines at the new target");
 
     // Both mine until the pool found three blocks.
     mine_until_blocks(&node, &mut a, 2).await;

@@ -460,6 +460,28 @@ impl Sv2Miner {
         sequence_number
     }
 
+    /// Sends a frame of `msg_type` with `payload` as it is, valid or not (through
+    /// Noise, so only the SV2 layer sees garbage).
+    pub async fn send_raw_frame(&mut self, msg_type: u8, payload: &[u8]) -> Result<(), Sv2IoError> {
+        let mut raw = vec![0u8, 0, msg_type];
+        raw.extend_from_slice(&(payload.len() as u32).to_le_bytes()[..3]);
+        raw.extend_from_slice(payload);
+        let frame = noise::Frame::from_bytes(raw).expect("a whole frame");
+        self.writer.send(frame).await
+    }
+
+    pub fn update_channel_with_target(
+        channel_id: u32,
+        hash_rate: f32,
+        maximum_target: [u8; 32],
+    ) -> AnyMessageOwned {
+        messages::mining(MiningOwned::UpdateChannel(UpdateChannelOwned {
+            channel_id,
+            nominal_hash_rate: hash_rate,
+            maximum_target: U256Owned::from(maximum_target),
+        }))
+    }
+
     /// Sends a raw standard share (for error cases).
     pub async fn submit_raw(&mut self, share: SubmitSharesStandard) -> Result<(), Sv2IoError> {
         self.send(messages::mining(MiningOwned::SubmitSharesStandard(share)))

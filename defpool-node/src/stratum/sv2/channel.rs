@@ -196,22 +196,23 @@ impl Channel {
         prefix
     }
 
-    /// The share target for the channel's difficulty, never easier than the miner's
-    /// `max_target` and, with `work`, never harder than the network (a block must be
-    /// a share, or the miner would not send it).
+    /// The share target for the channel's difficulty: with `work`, never harder
+    /// than the network (a block must be a share, or the miner would not send it),
+    /// and never easier than the miner's `max_target`, which the protocol makes a
+    /// hard limit (a device that asks for it only sends shares meeting it).
     pub fn target_for(&self, work: Option<&Work>) -> Target {
         let mut target = match Difficulty::new(self.difficulty) {
             Ok(d) => self.algorithm.target_for_difficulty(d),
             Err(_) => self.max_target,
         };
-        if target > self.max_target {
-            target = self.max_target;
-        }
         if let Some(work) = work {
             let network = work.job.network_target();
             if target < network {
                 target = network;
             }
+        }
+        if target > self.max_target {
+            target = self.max_target;
         }
         target
     }
@@ -424,5 +425,295 @@ impl Channel {
     /// An extranonce prefix as the protocol's `B0_32`.
     pub fn prefix_field(&self) -> B032Owned {
         B032Owned::new(self.extranonce_prefix()).expect("a prefix of at most 8 bytes fits B0_32")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mining::bitcoin_source::POOL_TAG;
+    use defpool_core::job::bitcoin::merkle::root_from_branch;
+    use defpool_core::job::bitcoin::{BitcoinJob, JobParams, ScriptPubKey, Template};
+    use defpool_core::pow::bitcoin::sha256d;
+    use defpool_core::stratum::identity::parse_identity;
+
+    /// A template at Bitcoin's difficulty 1 (`1d00ffff`) with two transactions, so
+    /// the merkle path is not empty and shares are not blocks.
+    fn work(height: u64, new_block: bool) -> Arc<Work> {
+        let tx = |n: u8| {
+            format!(
+                r#"{{"data":"{}","txid":"{}"}}"#,
+                "00".repeat(60),
+                format!("{n:02x}").repeat(32)
+            )
+        };
+        let gbt = format!(
+            r#"{{"version":536870912,"previousblockhash":"{prev}","transactions":[{t1},{t2}],
+            "coinbasevalue":5000000000,"bits":"1d00ffff","curtime":1700000000,"mintime":1699990000,
+            "height":{height}}}"#,
+            prev = format!("{:02x}", height as u8).repeat(32),
+            t1 = tx(1),
+            t2 = tx(2),
+        );
+        let template = Template::from_json(&gbt).expect("template");
+        let params = JobParams {
+            payout_script: ScriptPubKey::from_bytes(vec![0x51]),
+            pool_tag: POOL_TAG.to_vec(),
+            extranonce1_len: EXTRANONCE1_LEN,
+            extranonce2_len: EXTRANONCE2_LEN,
+        };
+        let job = BitcoinJob::new(Arc::new(template), &params).expect("job");
+        Arc::new(Work {
+            seq: height,
+            job: Arc::new(job),
+            height,
+            prev_hash: String::new(),
+            created: Instant::now(),
+            height_since: Instant::now(),
+            new_block,
+        })
+    }
+
+    fn channel(kind: ChannelKind, difficulty: f64, max_target: Target) -> Channel {
+        Channel::new(
+            1,
+            kind,
+            parse_identity("addr.rig", "").unwrap(),
+            [0xa1, 0xb2, 0xc3, 0xd4],
+            PowAlgorithm::Sha256d,
+            difficulty,
+            max_target,
+            None,
+        )
+    }
+
+    #[test]
+    fn the_first_job_of_a_block_is_a_future_job_then_the_previous_hash() {
+        let mut c = channel(ChannelKind::Standard, 1.0, Target::MAX);
+        let w = work(100, true);
+        let out = c.job_messages(w.clone());
+        assert_eq!(out.len(), 2);
+        let MiningOwned::NewMiningJob(job) = &out[0] else {
+            panic!("{:?}", out[0])
+        };
+        assert_eq!(job.min_ntime.clone().into_inner(), None, "future job");
+        let MiningOwned::SetNewPrevHash(prev) = &out[1] else {
+            panic!("{:?}", out[1])
+        };
+        assert_eq!(prev.job_id, job.job_id);
+        assert_eq!(prev.prev_hash.to_array(), w.job.work().prev_hash);
+        assert_eq!(prev.nbits, 0x1d00_ffff);
+        assert_eq!(prev.min_ntime, 1_700_000_000);
+        // A refreshed template on the same block: active at once, no new prev hash.
+        let out = c.job_messages(work(100, false));
+        assert_eq!(out.len(), 1);
+        let MiningOwned::NewMiningJob(job2) = &out[0] else {
+            panic!("{:?}", out[0])
+        };
+        assert_eq!(job2.min_ntime.clone().into_inner(), Some(1_700_000_000));
+        assert_ne!(job2.job_id, job.job_id);
+    }
+
+    #[test]
+    fn a_standard_share_hashes_the_merkle_root_the_job_announced() {
+        let mut c = channel(ChannelKind::Standard, 1.0, Target::MAX);
+        assert_eq!(
+            c.extranonce_prefix(),
+            vec![0xa1, 0xb2, 0xc3, 0xd4, 0, 0, 0, 0]
+        );
+        let out = c.job_messages(work(100, true));
+        let MiningOwned::NewMiningJob(job) = &out[0] else {
+            panic!()
+        };
+        let share = c
+            .check_share(job.job_id, 7, 1_700_000_000, 0x2000_0000, &[])
+            .expect("well-formed share");
+        assert_eq!(share.header.merkle_root, job.merkle_root.to_array());
+        assert_eq!(share.extranonce1, [0xa1, 0xb2, 0xc3, 0xd4]);
+        // The coinbase of the block carries the channel's extranonce.
+        let coinbase = share
+            .work
+            .job
+            .work()
+            .coinbase_tx(&share.extranonce1, &share.extranonce2);
+        assert!(coinbase
+            .windows(8)
+            .any(|w| w == c.extranonce_prefix().as_slice()));
+        // A standard share carries no extranonce.
+        assert_eq!(
+            c.check_share(job.job_id, 8, 1_700_000_000, 0x2000_0000, &[1])
+                .err(),
+            Some(ShareError::Extranonce)
+        );
+    }
+
+    #[test]
+    fn an_extended_share_rebuilds_the_coinbase_the_miner_built() {
+        let mut c = channel(
+            ChannelKind::Extended { extranonce_size: 3 },
+            1.0,
+            Target::MAX,
+        );
+        assert_eq!(c.extranonce_prefix(), vec![0xa1, 0xb2, 0xc3, 0xd4, 0]);
+        let out = c.job_messages(work(100, true));
+        let MiningOwned::NewExtendedMiningJob(job) = &out[0] else {
+            panic!("{:?}", out[0])
+        };
+        assert!(job.version_rolling_allowed);
+        let path: Vec<[u8; 32]> = job
+            .merkle_path
+            .clone()
+            .into_inner()
+            .into_iter()
+            .map(|h| h.to_array())
+            .collect();
+        assert_eq!(path.len(), 2, "coinbase + two transactions");
+        // What an SV2 miner does: prefix + extranonce_prefix + extranonce + suffix.
+        let rolled = [9u8, 8, 7];
+        let mut coinbase = job.coinbase_tx_prefix.to_owned_bytes();
+        coinbase.extend_from_slice(&c.extranonce_prefix());
+        coinbase.extend_from_slice(&rolled);
+        coinbase.extend_from_slice(job.coinbase_tx_suffix.as_bytes());
+        let root = root_from_branch(&sha256d(&coinbase), &path);
+        let share = c
+            .check_share(job.job_id, 1, 1_700_000_000, 0x2000_4000, &rolled)
+            .expect("well-formed share");
+        assert_eq!(share.header.merkle_root, root);
+        assert_eq!(share.header.version, 0x2000_4000, "BIP 320 bits rolled");
+        assert_eq!(
+            c.check_share(job.job_id, 1, 1_700_000_000, 0x2000_0000, &[1, 2])
+                .err(),
+            Some(ShareError::Extranonce),
+            "the negotiated size only"
+        );
+    }
+
+    #[test]
+    fn share_fields_are_checked_before_hashing() {
+        let mut c = channel(ChannelKind::Standard, 1.0, Target::MAX);
+        let out = c.job_messages(work(100, true));
+        let MiningOwned::NewMiningJob(job) = &out[0] else {
+            panic!()
+        };
+        let id = job.job_id;
+        assert_eq!(
+            c.check_share(id + 50, 1, 1_700_000_000, 0x2000_0000, &[])
+                .err(),
+            Some(ShareError::UnknownJob)
+        );
+        assert_eq!(
+            c.check_share(id, 1, 1_699_989_999, 0x2000_0000, &[]).err(),
+            Some(ShareError::Ntime),
+            "before mintime"
+        );
+        assert_eq!(
+            c.check_share(id, 1, 1_700_007_001, 0x2000_0000, &[]).err(),
+            Some(ShareError::Ntime),
+            "too far ahead"
+        );
+        assert_eq!(
+            c.check_share(id, 1, 1_700_000_000, 0x6000_0000, &[]).err(),
+            Some(ShareError::Version)
+        );
+        assert!(c
+            .check_share(id, 1, 1_700_000_000, 0x2000_0000, &[])
+            .is_ok());
+        assert_eq!(
+            c.check_share(id, 1, 1_700_000_000, 0x2000_0000, &[]).err(),
+            Some(ShareError::Duplicate)
+        );
+        assert!(ShareError::Version.is_invalid());
+        assert!(!ShareError::Duplicate.is_invalid());
+        assert_eq!(ShareError::Stale.code(), "stale-share");
+    }
+
+    #[test]
+    fn a_new_block_drops_jobs_older_than_the_previous_one() {
+        let mut c = channel(ChannelKind::Standard, 1.0, Target::MAX);
+        let first = c.job_messages(work(100, true));
+        let MiningOwned::NewMiningJob(old) = &first[0] else {
+            panic!()
+        };
+        let old = old.job_id;
+        c.job_messages(work(101, true));
+        c.job_messages(work(102, true));
+        assert_eq!(
+            c.check_share(old, 1, 1_700_000_000, 0x2000_0000, &[]).err(),
+            Some(ShareError::UnknownJob)
+        );
+    }
+
+    #[test]
+    fn targets_follow_difficulty_the_network_and_the_miners_limit() {
+        let diff1 = PowAlgorithm::Sha256d.diff1_target();
+        let mut c = channel(ChannelKind::Standard, 1.0, Target::MAX);
+        assert_eq!(c.sent_target, diff1);
+        // Difficulty 1 is the network's here: no change, nothing to send.
+        assert!(c.retarget(Some(&work(100, true))).is_none());
+        // Above the network's difficulty the target is capped at the network's.
+        c.difficulty = 4.0;
+        assert!(c.retarget(Some(&work(100, true))).is_none());
+        // Below it, the channel's own target, sent once.
+        c.difficulty = 0.5;
+        let Some(MiningOwned::SetTarget(t)) = c.retarget(Some(&work(100, true))) else {
+            panic!("a SetTarget")
+        };
+        let half = PowAlgorithm::Sha256d.target_for_difficulty(Difficulty::new(0.5).unwrap());
+        assert_eq!(Target::from_le_bytes(t.maximum_target.to_array()), half);
+        assert!(c.retarget(Some(&work(100, true))).is_none());
+        // The miner's maximum target wins over everything.
+        c.set_max_target(diff1);
+        let Some(MiningOwned::SetTarget(t)) = c.retarget(Some(&work(100, true))) else {
+            panic!("a SetTarget")
+        };
+        assert_eq!(Target::from_le_bytes(t.maximum_target.to_array()), diff1);
+        // A hash that met only the previous (easier) target still counts for a while,
+        // at the previous difficulty.
+        let between = half.to_le_bytes();
+        assert!(!c.sent_target.is_met_by(&between));
+        let credited = c.credited_difficulty(&between).expect("grace");
+        assert!((credited - 0.5).abs() < 1e-9, "{credited}");
+        assert!(c.credited_difficulty(&[0xff; 32]).is_none());
+    }
+
+    #[test]
+    fn announced_hashrate_gives_a_share_every_target_seconds() {
+        let cfg = VardiffConfig {
+            target_seconds: 15.0,
+            min: 0.001,
+            max: 1e9,
+            ..VardiffConfig::default()
+        };
+        // 2^32 sha256d hashes per second find a difficulty-1 share about every second.
+        let d = difficulty_for_hashrate(PowAlgorithm::Sha256d, 4_294_967_296.0, &cfg).unwrap();
+        assert!((d - 15.0).abs() / 15.0 < 1e-3, "{d}");
+        // Scrypt's difficulty 1 is 2^16 hashes.
+        let d = difficulty_for_hashrate(PowAlgorithm::Scrypt, 65_536.0, &cfg).unwrap();
+        assert!((d - 15.0).abs() / 15.0 < 1e-3, "{d}");
+        assert_eq!(
+            difficulty_for_hashrate(PowAlgorithm::Sha256d, 1.0, &cfg),
+            Some(0.001),
+            "clamped to min"
+        );
+        assert_eq!(
+            difficulty_for_hashrate(PowAlgorithm::Sha256d, 0.0, &cfg),
+            None
+        );
+        assert_eq!(
+            difficulty_for_hashrate(PowAlgorithm::Sha256d, f32::NAN, &cfg),
+            None
+        );
+    }
+
+    #[test]
+    fn batched_successes_sum_what_was_accepted() {
+        let mut c = channel(ChannelKind::Standard, 1.0, Target::MAX);
+        assert!(c.take_batch().is_none());
+        c.accepted(4, 2.0);
+        c.accepted(6, 3.0);
+        let b = c.take_batch().unwrap();
+        assert_eq!((b.last_sequence_number, b.count), (6, 2));
+        assert_eq!(b.difficulty_sum, 5.0);
+        assert!(c.take_batch().is_none());
     }
 }

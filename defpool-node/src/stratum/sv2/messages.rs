@@ -347,4 +347,25 @@ mod tests {
             assert!(parse_client(&mut frame).is_err(), "cut at {cut}");
         }
     }
+
+    #[test]
+    fn random_payloads_of_every_message_type_never_panic_the_parser() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5732);
+        for msg_type in 0..=255u8 {
+            for ext in [0u16, 0x8000, 1] {
+                for _ in 0..40 {
+                    let len = rng.gen_range(0..300usize);
+                    let mut raw = Vec::with_capacity(6 + len);
+                    raw.extend_from_slice(&ext.to_le_bytes());
+                    raw.push(msg_type);
+                    raw.extend_from_slice(&(len as u32).to_le_bytes()[..3]);
+                    raw.extend((0..len).map(|_| rng.gen::<u8>()));
+                    let mut frame = Frame::from_bytes(raw).unwrap();
+                    // Ok or Err, never a panic: the result itself is whatever it is.
+                    let _ = parse_client(&mut frame);
+                }
+            }
+        }
+    }
 }
