@@ -97,6 +97,31 @@ pub fn parse_client(frame: &mut Frame) -> Result<ClientRequest, ParserError> {
     })
 }
 
+/// Reads a byte stream of unencrypted SV2 frames into client requests, frame by
+/// frame, as a session does after Noise has decrypted them. A truncated last frame is
+/// left out. For the fuzz target (`fuzz/fuzz_targets/sv2_frame.rs`) and its seed-corpus
+/// test: the parsing a miner can reach, without the encryption in front of it.
+pub fn parse_unencrypted(bytes: &[u8]) -> Vec<Result<ClientRequest, ParserError>> {
+    use stratum_core::codec_sv2::{Decoded, Decoder};
+    let mut decoder = Decoder::new();
+    let mut requests = Vec::new();
+    let mut at = 0;
+    loop {
+        match decoder.next_frame() {
+            Ok(Decoded::Frame(mut frame)) => requests.push(parse_client(&mut frame)),
+            Ok(Decoded::Incomplete(_)) => {
+                let need = decoder.writable_len();
+                if need == 0 || at + need > bytes.len() {
+                    return requests;
+                }
+                decoder.writable().copy_from_slice(&bytes[at..at + need]);
+                at += need;
+            }
+            Err(_) => return requests,
+        }
+    }
+}
+
 /// A frame for a message; only a message over the frame's 16 MiB limit fails, which
 /// nothing the pool sends comes near.
 pub fn frame(message: AnyMessageOwned) -> Result<OutFrame, ParserError> {
@@ -367,5 +392,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_fuzz_seed_corpus_is_made_of_valid_client_requests() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/corpus/sv2_frame");
+        let mut seeds = 0;
+        for entry in std::fs::read_dir(dir).expect("seed corpus") {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            let requests = parse_unencrypted(&bytes);
+            assert!(!requests.is_empty(), "{path:?}");
+            for r in requests {
+                let r = r.unwrap_or_else(|e| panic!("{path:?}: {e:?}"));
+                assert_ne!(r.kind(), ClientMessage::Unexpected, "{path:?}");
+            }
+            seeds += 1;
+        }
+        assert!(seeds >= 8);
+        // Two frames in one stream are both read; a cut one is left out.
+        let two = std::fs::read(format!("{dir}/setup_then_open")).unwrap();
+        assert_eq!(parse_unencrypted(&two).len(), 2);
+        assert_eq!(parse_unencrypted(&two[..two.len() - 1]).len(), 1);
     }
 }

@@ -66,7 +66,6 @@ enum End {
 struct Session<W> {
     ctx: Arc<PortContext<Sv2BitcoinWork>>,
     peer: SocketAddr,
-    id: u64,
     algorithm: PowAlgorithm,
     conn: Connection,
     writer: FrameWriter<W>,
@@ -104,14 +103,15 @@ pub async fn run_session<R: MinerRead, W: MinerWrite>(
             match noise::accept(reader, writer, responder, HANDSHAKE_TIMEOUT).await {
                 Ok(halves) => halves,
                 Err((e, writer)) => {
-                    tracing::info!(error = %e, "noise handshake failed");
+                    // Debug, not info: scanners and SV1 miners on the wrong port would
+                    // otherwise fill the log.
+                    tracing::debug!(error = %e, "noise handshake failed");
                     return writer;
                 }
             };
         let mut session = Session {
             ctx,
             peer,
-            id,
             algorithm,
             conn: Connection::new(MAX_CHANNELS),
             writer,
@@ -133,7 +133,7 @@ pub async fn run_session<R: MinerRead, W: MinerWrite>(
                 .miner_disconnected(&c.identity.address, &c.identity.worker, &reason);
         }
         match end {
-            End::Closed => tracing::debug!(session = session.id, "session closed by the miner"),
+            End::Closed => tracing::debug!("session closed by the miner"),
             End::Reason(r) => tracing::info!(reason = %r, "session closed"),
         }
         session.writer.into_inner()
