@@ -496,6 +496,68 @@ async fn sv2_miners_find_blocks_litecoind_accepts_every_share_counted_once() {
     // Both channels got new jobs for the new blocks.
     assert!(a.jobs_seen.len() > 1 && b.jobs_seen.len() > 1);
 
+    // Solo over SV2: a `solo:` user identity's block is credited to its finder alone.
+    let miner_c = ltc
+        .call(
+            &Litecoind::wallet_path("miners"),
+            "getnewaddress",
+            json!([]),
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut c = Sv2Miner::connect(&addr, authority(), PowAlgorithm::Scrypt)
+        .await
+        .expect("handshake");
+    c.setup(REQUIRES_STANDARD_JOBS).await;
+    let r = c
+        .open(Sv2Miner::open_standard(
+            1,
+            &format!("solo:{miner_c}.rig-c"),
+            4000.0,
+        ))
+        .await;
+    assert!(
+        matches!(
+            mining(&r),
+            Some(MiningOwned::OpenStandardMiningChannelSuccess(_))
+        ),
+        "{r:?}"
+    );
+    c.wait_for_job().await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let solo_block = loop {
+        let blocks = node.get("/api/v1/blocks").await;
+        if let Some(b) = blocks["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["finder"] == json!(miner_c))
+        {
+            break b.clone();
+        }
+        assert!(Instant::now() < deadline, "no solo block:\n{}", node.log());
+        c.drain(Duration::from_millis(20))
+            .await
+            .expect("connection up");
+        if let Some(share) = c.find_share(20_000) {
+            if let Some(code) = submit_and_wait(&mut c, &share).await {
+                assert!(code == "stale-share" || code == "invalid-job-id", "{code}");
+            }
+        }
+    };
+    assert_eq!(solo_block["mode"], "solo", "{solo_block}");
+    assert_eq!(solo_block["scheme"], "solo", "{solo_block}");
+    assert_eq!(solo_block["worker"], "rig-c", "{solo_block}");
+    let hash = ltc
+        .call("", "getblockhash", json!([solo_block["height"]]))
+        .await;
+    assert_eq!(solo_block["hash"], hash);
+    for block in items.iter() {
+        assert_eq!(block["mode"], "pool", "{block}");
+    }
+
     // Every share the miners sent is in the node's accounting exactly once: the
     // accepted ones as valid, the refused ones (on an open channel) as invalid.
     a.drain(Duration::from_millis(300)).await.unwrap();
