@@ -429,7 +429,7 @@ impl Channel {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::mining::bitcoin_source::POOL_TAG;
     use defpool_core::job::bitcoin::merkle::root_from_branch;
@@ -439,7 +439,7 @@ mod tests {
 
     /// A template at Bitcoin's difficulty 1 (`1d00ffff`) with two transactions, so
     /// the merkle path is not empty and shares are not blocks.
-    fn work(height: u64, new_block: bool) -> Arc<Work> {
+    pub(crate) fn work(height: u64, new_block: bool) -> Arc<Work> {
         let tx = |n: u8| {
             format!(
                 r#"{{"data":"{}","txid":"{}"}}"#,

@@ -845,3 +845,312 @@ impl<W: MinerWrite> Session<W> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! A session served in process, against a job source fed by hand: what needs no
+    //! daemon (the job flow, targets from announced hash rates, `UpdateChannel`,
+    //! batching, shutdown) is tested here; `tests/sv2_pool.rs` mines on litecoind.
+
+    use super::*;
+    use crate::accounting::ShareSink;
+    use crate::config::Config;
+    use crate::events::EventHub;
+    use crate::mining::BitcoinSource;
+    use crate::store::Store;
+    use crate::stratum::sv2::channel::tests::work;
+    use crate::stratum::sv2::{Authority, Sv2BitcoinWork};
+    use crate::stratum::StratumShared;
+    use defpool_core::job::bitcoin::ScriptPubKey;
+    use defpool_core::pow::bitcoin::Target;
+    use defpool_core::vardiff::VardiffConfig;
+    use stratum_core::binary_sv2::{Str0255Owned, U256Owned};
+    use stratum_core::common_messages_sv2::{Protocol, SetupConnectionOwned};
+    use stratum_core::mining_sv2::{OpenStandardMiningChannelOwned, UpdateChannelOwned};
+    use stratum_core::parsers_sv2::CommonMessagesOwned;
+    use tokio::net::TcpListener;
+
+    /// A valid LTC regtest P2PKH address (version 0x6f, payload 01..14).
+    const MINER: &str = "mfcHP2WMCVLsVZA8yrovmhMgxNFW9r98xw";
+    const PUBLIC: &str = "9auqWEzQDVyd2oe1JVGFLMLHZtCo2FFqZwtKA5gd9xbuEu7PH72";
+    const SECRET: &str = "mkDLTBBRxdBv998612qipDYoTK3YUrqLe8uWw7gu3iXbSrn2n";
+
+    struct Pool {
+        addr: std::net::SocketAddr,
+        source: Arc<BitcoinSource>,
+        stop: watch::Sender<bool>,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn pool() -> Pool {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listen = listener.local_addr().unwrap();
+        let config = Config::from_toml_str(&format!(
+            r#"
+[[coins]]
+symbol = "LTC"
+network = "regtest"
+pool_address = "{MINER}"
+
+[[ports]]
+listen = "{listen}"
+protocol = "sv2"
+coin = "LTC"
+difficulty = 1
+authority_public_key = "{PUBLIC}"
+authority_secret_key = "{SECRET}"
+"#
+        ))
+        .unwrap();
+        let store = Store::connect(
+            &format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+            4,
+        )
+        .await
+        .unwrap();
+        let (sink, _) = ShareSink::start(store, 1024, 10, Duration::from_millis(20));
+        let source = BitcoinSource::new(
+            &defpool_core::coin::LTC,
+            Vec::new(),
+            ScriptPubKey::from_bytes(vec![0x51]),
+        );
+        source.publish(work(100, true));
+        let ctx = Arc::new(PortContext {
+            port: config.ports[0].clone(),
+            coin: config.coins[0].clone(),
+            settings: config.stratum.clone(),
+            vardiff: Some(VardiffConfig {
+                target_seconds: 10.0,
+                min: 0.001,
+                max: 1000.0,
+                ..VardiffConfig::default()
+            }),
+            work: Sv2BitcoinWork {
+                source: source.clone(),
+                authority: Authority::from_port(&config.ports[0]).unwrap(),
+            },
+            sink,
+            shared: StratumShared::new(),
+            tls: None,
+            events: EventHub::new(),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        tokio::spawn(crate::stratum::serve(listener, ctx, stop_rx));
+        Pool {
+            addr: listen,
+            source,
+            stop,
+            _dir: dir,
+        }
+    }
+
+    type Client = (
+        FrameReader<tokio::net::tcp::OwnedReadHalf>,
+        FrameWriter<tokio::net::tcp::OwnedWriteHalf>,
+    );
+
+    async fn client(pool: &Pool) -> Client {
+        let stream = tokio::net::TcpStream::connect(pool.addr).await.unwrap();
+        let (r, w) = stream.into_split();
+        let public = PUBLIC
+            .parse::<defpool_core::stratum::sv2_key::AuthorityPublicKey>()
+            .unwrap();
+        noise::connect(r, w, public.to_bytes()).await.unwrap()
+    }
+
+    async fn send(c: &mut Client, m: AnyMessageOwned) {
+        c.1.send(messages::frame(m).unwrap()).await.unwrap();
+    }
+
+    async fn recv(c: &mut Client) -> AnyMessageOwned {
+        let mut f = tokio::time::timeout(Duration::from_secs(10), c.0.next_frame())
+            .await
+            .expect("a message in time")
+            .expect("connection up");
+        messages::parse_any(&mut f).unwrap()
+    }
+
+    async fn recv_mining(c: &mut Client) -> MiningOwned {
+        match recv(c).await {
+            AnyMessageOwned::Mining(m) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn setup() -> AnyMessageOwned {
+        messages::common(CommonMessagesOwned::SetupConnection(SetupConnectionOwned {
+            protocol: Protocol::MiningProtocol,
+            min_version: 2,
+            max_version: 2,
+            flags: REQUIRES_STANDARD_JOBS,
+            endpoint_host: Str0255Owned::try_from(String::new()).unwrap(),
+            endpoint_port: 0,
+            vendor: Str0255Owned::try_from(String::new()).unwrap(),
+            hardware_version: Str0255Owned::try_from(String::new()).unwrap(),
+            firmware: Str0255Owned::try_from(String::new()).unwrap(),
+            device_id: Str0255Owned::try_from(String::new()).unwrap(),
+        }))
+    }
+
+    fn open(user: &str, hash_rate: f32) -> AnyMessageOwned {
+        messages::mining(MiningOwned::OpenStandardMiningChannel(
+            OpenStandardMiningChannelOwned {
+                request_id: 5,
+                user_identity: Str0255Owned::try_from(user.to_string()).unwrap(),
+                nominal_hash_rate: hash_rate,
+                max_target: U256Owned::from([0xff; 32]),
+            },
+        ))
+    }
+
+    fn difficulty_of(target: [u8; 32]) -> f64 {
+        PowAlgorithm::Scrypt.difficulty_of_target(&Target::from_le_bytes(target))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn announced_hash_rates_set_the_target_and_new_blocks_reach_the_channel() {
+        let pool = pool().await;
+        let mut c = client(&pool).await;
+        send(&mut c, setup()).await;
+        assert!(matches!(
+            recv(&mut c).await,
+            AnyMessageOwned::Common(CommonMessagesOwned::SetupConnectionSuccess(_))
+        ));
+        // 65,536 scrypt hashes per second, one share per 10 s: difficulty 10.
+        send(&mut c, open(&format!("{MINER}.rig"), 65_536.0)).await;
+        let MiningOwned::OpenStandardMiningChannelSuccess(ok) = recv_mining(&mut c).await else {
+            panic!("channel refused")
+        };
+        assert_eq!(ok.request_id, 5);
+        let d = difficulty_of(ok.target.to_array());
+        assert!((d - 10.0).abs() < 0.01, "{d}");
+        let channel = ok.channel_id;
+        // The current template: a future job, then the previous hash that starts it.
+        let MiningOwned::NewMiningJob(job) = recv_mining(&mut c).await else {
+            panic!("no job")
+        };
+        assert_eq!(job.channel_id, channel);
+        assert!(job.min_ntime.clone().into_inner().is_none());
+        let MiningOwned::SetNewPrevHash(prev) = recv_mining(&mut c).await else {
+            panic!("no prev hash")
+        };
+        assert_eq!(prev.job_id, job.job_id);
+
+        // UpdateChannel: four times the hash rate, four times the difficulty.
+        send(
+            &mut c,
+            messages::mining(MiningOwned::UpdateChannel(UpdateChannelOwned {
+                channel_id: channel,
+                nominal_hash_rate: 4.0 * 65_536.0,
+                maximum_target: U256Owned::from([0xff; 32]),
+            })),
+        )
+        .await;
+        let MiningOwned::SetTarget(t) = recv_mining(&mut c).await else {
+            panic!("no SetTarget")
+        };
+        let d = difficulty_of(t.maximum_target.to_array());
+        assert!((d - 40.0).abs() < 0.04, "{d}");
+
+        // A new block reaches the open channel as a future job and its prev hash.
+        pool.source.publish(work(101, true));
+        let MiningOwned::NewMiningJob(next) = recv_mining(&mut c).await else {
+            panic!("no job for the new block")
+        };
+        assert!(next.job_id != job.job_id);
+        let MiningOwned::SetNewPrevHash(prev2) = recv_mining(&mut c).await else {
+            panic!("no prev hash for the new block")
+        };
+        assert_eq!(prev2.job_id, next.job_id);
+        assert_ne!(prev2.prev_hash.to_array(), prev.prev_hash.to_array());
+
+        // Shutdown: every channel is closed with a reason.
+        pool.stop.send(true).unwrap();
+        let MiningOwned::CloseChannel(close) = recv_mining(&mut c).await else {
+            panic!("no CloseChannel")
+        };
+        assert_eq!(close.channel_id, channel);
+        assert_eq!(close.reason_code.as_bytes(), b"pool-shutting-down");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn accepted_shares_are_acknowledged_together() {
+        let pool = pool().await;
+        let mut c = client(&pool).await;
+        send(&mut c, setup()).await;
+        recv(&mut c).await;
+        // A fixed, tiny difficulty (vardiff's minimum): shares in a few hundred hashes.
+        send(&mut c, open(&format!("{MINER}.rig+0.001"), 0.0)).await;
+        let MiningOwned::OpenStandardMiningChannelSuccess(ok) = recv_mining(&mut c).await else {
+            panic!("channel refused")
+        };
+        let target = Target::from_le_bytes(ok.target.to_array());
+        let MiningOwned::NewMiningJob(job) = recv_mining(&mut c).await else {
+            panic!()
+        };
+        let MiningOwned::SetNewPrevHash(prev) = recv_mining(&mut c).await else {
+            panic!()
+        };
+        let mut found = Vec::new();
+        let mut nonce = 0u32;
+        while found.len() < 3 {
+            let header = defpool_core::job::bitcoin::BlockHeader {
+                version: job.version,
+                prev_hash: prev.prev_hash.to_array(),
+                merkle_root: job.merkle_root.to_array(),
+                time: prev.min_ntime,
+                bits: defpool_core::pow::bitcoin::CompactTarget(prev.nbits),
+                nonce,
+            };
+            if target.is_met_by(&PowAlgorithm::Scrypt.hash_header(&header.to_bytes())) {
+                found.push(nonce);
+            }
+            nonce += 1;
+        }
+        for (i, nonce) in found.iter().enumerate() {
+            send(
+                &mut c,
+                messages::mining(MiningOwned::SubmitSharesStandard(
+                    stratum_core::mining_sv2::SubmitSharesStandard {
+                        channel_id: ok.channel_id,
+                        sequence_number: 10 + i as u32,
+                        job_id: job.job_id,
+                        nonce: *nonce,
+                        ntime: prev.min_ntime,
+                        version: job.version,
+                    },
+                )),
+            )
+            .await;
+        }
+        // One acknowledgement for all three, after the batch delay.
+        let MiningOwned::SubmitSharesSuccess(s) = recv_mining(&mut c).await else {
+            panic!("no SubmitShares.Success")
+        };
+        assert_eq!(s.channel_id, ok.channel_id);
+        assert_eq!(s.new_submits_accepted_count, 3);
+        assert_eq!(s.last_sequence_number, 12);
+        // A duplicate is refused at once, with the spec's code.
+        send(
+            &mut c,
+            messages::mining(MiningOwned::SubmitSharesStandard(
+                stratum_core::mining_sv2::SubmitSharesStandard {
+                    channel_id: ok.channel_id,
+                    sequence_number: 13,
+                    job_id: job.job_id,
+                    nonce: found[0],
+                    ntime: prev.min_ntime,
+                    version: job.version,
+                },
+            )),
+        )
+        .await;
+        let MiningOwned::SubmitSharesError(e) = recv_mining(&mut c).await else {
+            panic!("no SubmitShares.Error")
+        };
+        assert_eq!(e.sequence_number, 13);
+        assert_eq!(e.error_code.as_bytes(), b"duplicate-share");
+        let _ = pool.stop.send(true);
+    }
+}
