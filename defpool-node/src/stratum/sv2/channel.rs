@@ -417,11 +417,6 @@ impl Channel {
         (self.batch.count > 0).then(|| std::mem::take(&mut self.batch))
     }
 
-    /// The current job id the pool knows for tests and logs.
-    pub fn latest_job(&self) -> Option<u32> {
-        self.jobs.back().map(|j| j.id)
-    }
-
     /// An extranonce prefix as the protocol's `B0_32`.
     pub fn prefix_field(&self) -> B032Owned {
         B032Owned::new(self.extranonce_prefix()).expect("a prefix of at most 8 bytes fits B0_32")
