@@ -89,17 +89,24 @@ async fn fill<R: MinerRead>(
     }
     put(&inbound[..need]);
     inbound.drain(..need);
+    if inbound.is_empty() {
+        // A read reserves a 4 KiB chunk; an idle session must not keep it (the
+        // next read waits for readiness before it allocates).
+        *inbound = Vec::new();
+    }
     Ok(())
 }
 
 /// The pool side of the handshake: reads the initiator's ephemeral key, answers with
-/// ours and the certificate signed by the authority. On failure the writing half is
-/// handed back with the error, so the caller can still close it.
+/// ours and the certificate signed by the authority. `responder` makes the Noise
+/// responder once the initiator's first message is in, so a connection that sends
+/// nothing holds no key material. On failure the writing half is handed back with the
+/// error, so the caller can still close it.
 #[allow(clippy::type_complexity)]
 pub async fn accept<R: MinerRead, W: MinerWrite>(
     mut reader: R,
     mut writer: W,
-    responder: Box<Responder>,
+    responder: impl FnOnce() -> Result<Box<Responder>, String>,
     timeout: Duration,
 ) -> Result<(FrameReader<R>, FrameWriter<W>), (Sv2IoError, W)> {
     let mut decoder = NoiseDecoder::new();
@@ -141,7 +148,7 @@ async fn respond<R: MinerRead, W: MinerWrite>(
     decoder: &mut NoiseDecoder,
     encoder: &mut NoiseEncoder,
     inbound: &mut Vec<u8>,
-    responder: Box<Responder>,
+    responder: impl FnOnce() -> Result<Box<Responder>, String>,
 ) -> Result<codec_sv2::Transport, Sv2IoError> {
     let first = loop {
         match decoder
@@ -162,6 +169,7 @@ async fn respond<R: MinerRead, W: MinerWrite>(
         .payload()
         .try_into()
         .map_err(|_| Sv2IoError::Handshake("first message has the wrong size".into()))?;
+    let responder = responder().map_err(Sv2IoError::Handshake)?;
     let (reply, transport) = Handshake::responder(responder)
         .step_1(ephemeral)
         .map_err(|e| Sv2IoError::Handshake(e.to_string()))?;
@@ -316,9 +324,12 @@ mod tests {
         PUBLIC.parse::<AuthorityPublicKey>().unwrap().to_bytes()
     }
 
-    fn responder() -> Box<Responder> {
-        let secret = SECRET.parse::<AuthoritySecretKey>().unwrap().to_bytes();
-        Responder::from_authority_kp(&public(), &secret, Duration::from_secs(3600)).unwrap()
+    fn responder() -> impl FnOnce() -> Result<Box<Responder>, String> {
+        || {
+            let secret = SECRET.parse::<AuthoritySecretKey>().unwrap().to_bytes();
+            Responder::from_authority_kp(&public(), &secret, Duration::from_secs(3600))
+                .map_err(|e| format!("{e:?}"))
+        }
     }
 
     fn setup_connection() -> AnyMessageOwned {

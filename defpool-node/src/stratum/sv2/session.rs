@@ -92,15 +92,19 @@ pub async fn run_session<R: MinerRead, W: MinerWrite>(
             // Ports are built per coin family; a Monero coin never gets here.
             return writer;
         };
-        let responder = match ctx.work.authority.responder() {
-            Ok(r) => r,
-            Err(e) => {
+        let authority = ctx.work.authority.clone();
+        let responder = move || {
+            authority.responder().map_err(|e| {
+                // Checked at start; a failure here is a bug, not the miner's doing.
                 tracing::error!(error = ?e, "authority keys unusable");
-                return writer;
-            }
+                format!("authority keys unusable: {e:?}")
+            })
         };
+        // Boxed, as every handler below: a task is as large as its largest state,
+        // and an idle session should not carry the handshake's or a share's state
+        // (the session future is ~1.9 KB this way).
         let (mut reader, writer) =
-            match noise::accept(reader, writer, responder, HANDSHAKE_TIMEOUT).await {
+            match Box::pin(noise::accept(reader, writer, responder, HANDSHAKE_TIMEOUT)).await {
                 Ok(halves) => halves,
                 Err((e, writer)) => {
                     // Debug, not info: scanners and SV1 miners on the wrong port would
@@ -163,8 +167,8 @@ impl<W: MinerWrite> Session<W> {
                         Err(e) => return End::Reason(e.to_string()),
                     };
                     idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
-                    if let Err(end) = self.handle_frame(&mut frame).await {
-                        let _ = self.flush().await;
+                    if let Err(end) = Box::pin(self.handle_frame(&mut frame)).await {
+                        let _ = Box::pin(self.flush()).await;
                         return end;
                     }
                 }
@@ -174,13 +178,13 @@ impl<W: MinerWrite> Session<W> {
                     }
                     let work = work_rx.borrow_and_update().clone();
                     if let Some(work) = work {
-                        if let Err(end) = self.push_work(work).await {
+                        if let Err(end) = Box::pin(self.push_work(work)).await {
                             return end;
                         }
                     }
                 }
                 _ = tokio::time::sleep_until(flush_at.unwrap_or_else(tokio::time::Instant::now)), if flush_at.is_some() => {
-                    if let Err(end) = self.flush().await {
+                    if let Err(end) = Box::pin(self.flush()).await {
                         return end;
                     }
                 }
@@ -189,7 +193,7 @@ impl<W: MinerWrite> Session<W> {
                 }
                 r = stop.changed() => {
                     if r.is_err() || *stop.borrow() {
-                        return self.shutdown().await;
+                        return Box::pin(self.shutdown()).await;
                     }
                 }
             }
