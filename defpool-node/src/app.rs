@@ -322,12 +322,13 @@ async fn start_stratum(
             format!("ports[{i}].coin: {:?} is not a configured coin", port.coin)
         })?;
         let spec = coin.spec();
-
-        if port.protocol != Protocol::Sv1 {
+        if port.protocol == Protocol::Sv2
+            && (coin.mode == Mode::Proxy || spec.family != Family::Bitcoin || port.is_auto())
+        {
             anyhow::bail!(
-                "ports[{i}]: this version serves sv1 only ({} {:?} {:?} is not available yet)",
+                "ports[{i}]: sv2 is served for Bitcoin-family coins in pool or solo mode only \
+                 ({} in {:?} mode is not available over sv2 yet; use an sv1 port)",
                 spec.symbol,
-                port.protocol,
                 coin.mode
             );
         }
@@ -357,7 +358,7 @@ async fn start_stratum(
                 "stratum port listening (TLS)"
             ),
             None => {
-                tracing::info!(listen = %port.listen, coin = spec.symbol, "stratum port listening")
+                tracing::info!(listen = %port.listen, coin = spec.symbol, protocol = ?port.protocol, "stratum port listening")
             }
         }
         macro_rules! context {
@@ -529,10 +530,25 @@ async fn start_stratum(
                         source
                     }
                 };
-                let ctx = context!(BitcoinWork { source });
-                built
-                    .tasks
-                    .push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
+                if port.protocol == Protocol::Sv2 {
+                    // Checked by the config validation; read again here to serve.
+                    let authority = stratum::sv2::Authority::from_port(port)
+                        .map_err(|e| anyhow::anyhow!("ports[{i}].{}: {e}", e.field))?;
+                    tracing::info!(
+                        listen = %port.listen,
+                        authority_public_key = %authority.public,
+                        "sv2 port: miners pin this authority key"
+                    );
+                    let ctx = context!(stratum::sv2::Sv2BitcoinWork { source, authority });
+                    built
+                        .tasks
+                        .push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
+                } else {
+                    let ctx = context!(BitcoinWork { source });
+                    built
+                        .tasks
+                        .push(tokio::spawn(stratum::serve(listener, ctx, stop.clone())));
+                }
             }
         }
     }

@@ -997,13 +997,18 @@ impl Config {
                     );
                 }
             }
-            if port.protocol == Protocol::Sv2
-                && (port.authority_public_key.is_none() || port.authority_secret_key.is_none())
-            {
-                push(
-                    k("authority_secret_key"),
-                    "an sv2 port needs authority_public_key and authority_secret_key".into(),
-                );
+            if port.protocol == Protocol::Sv2 {
+                // Keys in SRI's encoding, belonging together, and a usable validity.
+                if let Err(e) = crate::stratum::sv2::authority::Authority::from_port(port) {
+                    push(k(e.field), e.message);
+                }
+                if port.tls.is_some() {
+                    push(
+                        k("tls"),
+                        "an sv2 port is encrypted by its Noise handshake; tls is for sv1 ports"
+                            .into(),
+                    );
+                }
             }
             // The files are read here, not at first use, so a missing or wrong one
             // stops the start with the key named like any other config problem.
@@ -1355,6 +1360,68 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    /// SRI's published example authority pair.
+    const SV2_PUBLIC: &str = "9auqWEzQDVyd2oe1JVGFLMLHZtCo2FFqZwtKA5gd9xbuEu7PH72";
+    const SV2_SECRET: &str = "mkDLTBBRxdBv998612qipDYoTK3YUrqLe8uWw7gu3iXbSrn2n";
+
+    fn sv2_config(public: &str, secret: &str, extra: &str) -> String {
+        format!(
+            "[[coins]]\nsymbol = \"XMR\"\npool_address = \"{XMR_ADDR}\"\n\
+             [[ports]]\nlisten = \"127.0.0.1:3336\"\nprotocol = \"sv2\"\ncoin = \"XMR\"\n\
+             authority_public_key = \"{public}\"\nauthority_secret_key = \"{secret}\"\n{extra}"
+        )
+    }
+
+    fn problem_keys(text: &str) -> Vec<String> {
+        match Config::from_toml_str(text) {
+            Err(ConfigError::Invalid(problems)) => problems.into_iter().map(|p| p.key).collect(),
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sv2_ports_take_an_sri_key_pair_that_belongs_together() {
+        let c = Config::from_toml_str(&sv2_config(SV2_PUBLIC, SV2_SECRET, "")).unwrap();
+        assert_eq!(c.ports[0].certificate_validity, None, "1 h when unset");
+        Config::from_toml_str(&sv2_config(
+            SV2_PUBLIC,
+            SV2_SECRET,
+            "certificate_validity = \"30m\"\n",
+        ))
+        .unwrap();
+        // Swapped keys, another secret, a bad duration, TLS: each names its key.
+        assert_eq!(
+            problem_keys(&sv2_config(SV2_SECRET, SV2_PUBLIC, "")),
+            vec!["ports[0].authority_public_key"]
+        );
+        let other = defpool_core::stratum::sv2_key::AuthoritySecretKey::from_bytes([3; 32]);
+        assert_eq!(
+            problem_keys(&sv2_config(SV2_PUBLIC, &other.to_string(), "")),
+            vec!["ports[0].authority_public_key"]
+        );
+        assert_eq!(
+            problem_keys(&sv2_config(
+                SV2_PUBLIC,
+                SV2_SECRET,
+                "certificate_validity = \"forever\"\n"
+            )),
+            vec!["ports[0].certificate_validity"]
+        );
+        let text = sv2_config(
+            SV2_PUBLIC,
+            SV2_SECRET,
+            "tls = { cert = \"/nonexistent.pem\", key = \"/nonexistent.pem\" }\n",
+        );
+        assert!(problem_keys(&text).contains(&"ports[0].tls".to_string()));
+        // The secret never appears in a problem or in --print-config.
+        let err = Config::from_toml_str(&sv2_config(SV2_PUBLIC, SV2_PUBLIC, ""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ports[0].authority_secret_key"), "{err}");
+        let c = Config::from_toml_str(&sv2_config(SV2_PUBLIC, SV2_SECRET, "")).unwrap();
+        assert!(!c.to_redacted_toml().contains(SV2_SECRET));
     }
 
     #[test]

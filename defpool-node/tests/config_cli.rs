@@ -112,3 +112,70 @@ fn example_config_is_valid() {
     assert!(text.contains("symbol = \"XMR\""));
     assert!(!text.contains("change-me-please"));
 }
+
+#[test]
+fn an_sv2_port_for_monero_is_refused_at_start_naming_the_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sv2.toml");
+    let api = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            r#"data_dir = "{data}"
+[api]
+listen = "{api}"
+[[coins]]
+symbol = "XMR"
+network = "regtest"
+pool_address = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A"
+  [[coins.daemons]]
+  url = "http://127.0.0.1:9"
+[[ports]]
+listen = "127.0.0.1:0"
+protocol = "sv2"
+coin = "XMR"
+authority_public_key = "9auqWEzQDVyd2oe1JVGFLMLHZtCo2FFqZwtKA5gd9xbuEu7PH72"
+authority_secret_key = "mkDLTBBRxdBv998612qipDYoTK3YUrqLe8uWw7gu3iXbSrn2n"
+"#,
+            data = dir.path().join("data").display(),
+        ),
+    )
+    .unwrap();
+    let out = node()
+        .arg("--config")
+        .arg(&path)
+        .timeout_output(std::time::Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ports[0]: sv2 is served for Bitcoin-family coins in pool or solo mode only"),
+        "{err}"
+    );
+}
+
+/// Runs a command that is expected to exit by itself, killing it after `limit`.
+trait TimeoutOutput {
+    fn timeout_output(&mut self, limit: std::time::Duration) -> std::process::Output;
+}
+
+impl TimeoutOutput for Command {
+    fn timeout_output(&mut self, limit: std::time::Duration) -> std::process::Output {
+        let mut child = self
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + limit;
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        child.wait_with_output().unwrap()
+    }
+}

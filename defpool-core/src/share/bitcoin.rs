@@ -61,6 +61,20 @@ impl Extranonce2 {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
+
+    /// From raw bytes (Stratum V2 sends the extranonce as bytes, not hex); `None` when
+    /// longer than [`MAX_EXTRANONCE2_LEN`].
+    pub fn from_bytes(raw: &[u8]) -> Option<Extranonce2> {
+        if raw.len() > MAX_EXTRANONCE2_LEN {
+            return None;
+        }
+        let mut bytes = [0u8; MAX_EXTRANONCE2_LEN];
+        bytes[..raw.len()].copy_from_slice(raw);
+        Some(Extranonce2 {
+            bytes,
+            len: raw.len() as u8,
+        })
+    }
 }
 
 impl std::fmt::Debug for Extranonce2 {
@@ -137,6 +151,20 @@ impl SubmitError {
 /// BIP 310: `(job_version & !mask) | (version_bits & mask)`.
 pub fn rolled_version(job_version: u32, version_bits: u32, mask: u32) -> u32 {
     (job_version & !mask) | (version_bits & mask)
+}
+
+/// Stratum V2 sends the whole header version rather than BIP 310 bits: it may differ
+/// from the job's only under `mask` (BIP 320's general-purpose bits). Returns the
+/// version when it does.
+pub fn check_full_version(job_version: u32, version: u32, mask: u32) -> Result<u32, SubmitError> {
+    let changed = version ^ job_version;
+    if changed & !mask != 0 {
+        return Err(SubmitError::VersionBitsOutsideMask {
+            bits: changed,
+            mask,
+        });
+    }
+    Ok(version)
 }
 
 /// Decodes a submit's fields and checks them against the session's rules and the
@@ -586,5 +614,33 @@ mod tests {
             };
             let _ = check_submit(&s, 0x2000_0000, &r);
         }
+    }
+}
+
+#[cfg(test)]
+mod sv2_tests {
+    use super::*;
+
+    #[test]
+    fn a_full_version_may_change_only_under_the_mask() {
+        let job = 0x2000_0000;
+        let mask = 0x1fff_e000;
+        assert_eq!(check_full_version(job, job, mask), Ok(job));
+        assert_eq!(check_full_version(job, 0x2000_2000, mask), Ok(0x2000_2000));
+        assert_eq!(
+            check_full_version(job, 0x6000_0000, mask),
+            Err(SubmitError::VersionBitsOutsideMask {
+                bits: 0x4000_0000,
+                mask
+            })
+        );
+    }
+
+    #[test]
+    fn raw_extranonce_bytes_key_shares_like_hex_ones() {
+        let e = Extranonce2::from_bytes(&[1, 2, 3, 4]).unwrap();
+        assert_eq!(e.as_bytes(), &[1, 2, 3, 4]);
+        assert!(Extranonce2::from_bytes(&[0u8; MAX_EXTRANONCE2_LEN + 1]).is_none());
+        assert_ne!(e, Extranonce2::from_bytes(&[1, 2, 3, 4, 0]).unwrap());
     }
 }

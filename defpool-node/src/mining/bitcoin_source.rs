@@ -133,6 +133,13 @@ impl BitcoinSource {
         }
     }
 
+    /// Publishes work as if a daemon had given it: in-process session tests run
+    /// without a daemon.
+    #[cfg(test)]
+    pub(crate) fn publish(&self, work: Arc<BitcoinWork>) {
+        self.current.send_replace(Some(work));
+    }
+
     /// Polls the daemons now rather than at the next tick.
     pub fn wake(&self) {
         self.wake.notify_one();

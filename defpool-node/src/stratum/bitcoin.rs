@@ -854,8 +854,21 @@ pub(crate) fn normalize_version_bits(
     params
 }
 
-async fn submit_block_task(
-    ctx: Arc<PortContext<BitcoinWork>>,
+/// Port work whose blocks go to a Bitcoin-family daemon source (SV1 and SV2 ports in
+/// pool and solo mode submit the same way).
+pub(crate) trait HasBitcoinSource {
+    fn bitcoin_source(&self) -> &Arc<crate::mining::BitcoinSource>;
+}
+
+impl HasBitcoinSource for BitcoinWork {
+    fn bitcoin_source(&self) -> &Arc<crate::mining::BitcoinSource> {
+        &self.source
+    }
+}
+
+/// Submits a block candidate and records the block once the daemon took it.
+pub(crate) async fn submit_block_task<P: HasBitcoinSource>(
+    ctx: Arc<PortContext<P>>,
     work: Arc<Work>,
     block: Vec<u8>,
     hash: String,
@@ -863,7 +876,7 @@ async fn submit_block_task(
     solo: bool,
     network_difficulty: f64,
 ) {
-    let source = &ctx.work.source;
+    let source = ctx.work.bitcoin_source();
     match source.submit_block(&hex::encode(&block)).await {
         Ok(SubmitOutcome::Accepted | SubmitOutcome::Duplicate) => {
             tracing::info!(height = work.height, %hash, miner = %identity.address, "block found and accepted by the daemon");

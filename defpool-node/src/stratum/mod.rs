@@ -3,7 +3,8 @@
 //! The accept loop owns the limits that protect the node as a whole: banned
 //! addresses and the file-descriptor budget (a full node refuses new miners with a
 //! rate-limited log line and a counter, and keeps serving the ones it has). On a TLS
-//! port the handshake happens in the session's task, never in the accept loop.
+//! port the handshake happens in the session's task, never in the accept loop, as does
+//! the Noise handshake on an SV2 port ([`sv2`]).
 
 pub mod bitcoin;
 pub mod cryptonote;
@@ -12,6 +13,7 @@ pub mod proxy_bitcoin;
 pub mod proxy_cryptonote;
 pub mod router;
 pub mod session_io;
+pub mod sv2;
 pub mod tls;
 pub mod transport;
 

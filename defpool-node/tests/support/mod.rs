@@ -9,6 +9,7 @@ pub mod monero;
 pub mod node;
 pub mod pool;
 pub mod price_feed;
+pub mod sv2_miner;
 pub mod xmr_miner;
 
 /// `DEFPOOL_REQUIRE_DAEMONS=1` (set by CI) turns a missing daemon into a failure.
