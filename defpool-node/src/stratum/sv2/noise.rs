@@ -83,7 +83,13 @@ async fn fill<R: MinerRead>(
         match reader.read_into(inbound).await {
             Ok(0) => return Err(Sv2IoError::Closed),
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // A spurious wake-up still reserved a read chunk: give it back, or a
+                // silent connection keeps 4 KiB for as long as it stays.
+                if inbound.is_empty() {
+                    *inbound = Vec::new();
+                }
+            }
             Err(e) => return Err(Sv2IoError::Io(e)),
         }
     }
