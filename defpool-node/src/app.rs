@@ -385,30 +385,9 @@ async fn start_stratum(
             continue;
         }
         if port.is_auto() && spec.family == Family::Bitcoin {
-            let mut targets = Vec::new();
-            for symbol in &port.coins {
-                let target = config
-                    .coin(symbol)
-                    .with_context(|| format!("ports[{i}].coins: {symbol} is not configured"))?;
-                let work = proxy_bitcoin_work(&parts, target, port, &vardiff, &mut built)?;
-                targets.push(Arc::new(PortContext {
-                    port: port.clone(),
-                    coin: target.clone(),
-                    settings: config.stratum.clone(),
-                    vardiff: vardiff.clone(),
-                    work,
-                    sink: sink.clone(),
-                    shared: shared.clone(),
-                    tls: None,
-                    events: events.clone(),
-                }));
-            }
-            let router = PortRouter::new(port.listen.to_string(), targets, profit.clone());
-            built.tasks.push(tokio::spawn(
-                router
-                    .clone()
-                    .run(config.intervals.profit_monitor, stop.clone()),
-            ));
+            let router = auto_router(&parts, port, i, &vardiff, profit, &mut built, |p, c, b| {
+                proxy_bitcoin_work(p, c, port, &vardiff, b)
+            })?;
             let mut work = proxy_bitcoin_work(&parts, coin, port, &vardiff, &mut built)?;
             work.router = Some(router);
             let ctx = context!(work);
@@ -418,30 +397,9 @@ async fn start_stratum(
             continue;
         }
         if port.is_auto() {
-            let mut targets = Vec::new();
-            for symbol in &port.coins {
-                let target = config
-                    .coin(symbol)
-                    .with_context(|| format!("ports[{i}].coins: {symbol} is not configured"))?;
-                let work = proxy_monero_work(&parts, target, port, &vardiff, &mut built)?;
-                targets.push(Arc::new(PortContext {
-                    port: port.clone(),
-                    coin: target.clone(),
-                    settings: config.stratum.clone(),
-                    vardiff: vardiff.clone(),
-                    work,
-                    sink: sink.clone(),
-                    shared: shared.clone(),
-                    tls: None,
-                    events: events.clone(),
-                }));
-            }
-            let router = PortRouter::new(port.listen.to_string(), targets, profit.clone());
-            built.tasks.push(tokio::spawn(
-                router
-                    .clone()
-                    .run(config.intervals.profit_monitor, stop.clone()),
-            ));
+            let router = auto_router(&parts, port, i, &vardiff, profit, &mut built, |p, c, b| {
+                proxy_monero_work(p, c, port, &vardiff, b)
+            })?;
             let mut work = proxy_monero_work(&parts, coin, port, &vardiff, &mut built)?;
             work.router = Some(router);
             let ctx = context!(work);
@@ -568,6 +526,49 @@ struct PortParts<'a> {
     stop: &'a watch::Receiver<bool>,
     recorder: &'a Option<ProxyRecorder>,
     mode: RandomxMode,
+}
+
+/// The router of a profit-switching port: a context per coin of the port (its work
+/// from `work_for`), decided again every `intervals.profit_monitor`.
+fn auto_router<W: Send + Sync + 'static>(
+    parts: &PortParts<'_>,
+    port: &crate::config::PortConfig,
+    i: usize,
+    vardiff: &Option<VardiffConfig>,
+    profit: &crate::profit::ProfitMonitor,
+    built: &mut BuiltSources,
+    mut work_for: impl FnMut(
+        &PortParts<'_>,
+        &crate::config::CoinConfig,
+        &mut BuiltSources,
+    ) -> anyhow::Result<W>,
+) -> anyhow::Result<Arc<PortRouter<W>>> {
+    let mut targets = Vec::new();
+    for symbol in &port.coins {
+        let target = parts
+            .config
+            .coin(symbol)
+            .with_context(|| format!("ports[{i}].coins: {symbol} is not configured"))?;
+        let work = work_for(parts, target, built)?;
+        targets.push(Arc::new(PortContext {
+            port: port.clone(),
+            coin: target.clone(),
+            settings: parts.config.stratum.clone(),
+            vardiff: vardiff.clone(),
+            work,
+            sink: parts.sink.clone(),
+            shared: parts.shared.clone(),
+            tls: None,
+            events: parts.events.clone(),
+        }));
+    }
+    let router = PortRouter::new(port.listen.to_string(), targets, profit.clone());
+    built.tasks.push(tokio::spawn(
+        router
+            .clone()
+            .run(parts.config.intervals.profit_monitor, parts.stop.clone()),
+    ));
+    Ok(router)
 }
 
 /// What ports of the same coin share, built by the first port that needs it.

@@ -120,6 +120,7 @@ mod tests {
             listen: "127.0.0.1:3336".parse().unwrap(),
             protocol: Protocol::Sv2,
             coin: "LTC".into(),
+            coins: Vec::new(),
             difficulty: 1.0,
             solo: false,
             vardiff: None,
