@@ -1454,7 +1454,7 @@ difficulty = 1
                 "mining.submit",
                 json!([
                     format!("{MINER}.rig1"),
-                    "1",
+                    notify_a.job_id.as_str(),
                     en2_low,
                     "5f5e1000",
                     format!("{nonce_low:08x}")
