@@ -38,6 +38,9 @@ use crate::mining::HealthBoard;
 const MAX_UPSTREAM_EXTRANONCE1: usize = 32;
 /// Longest extranonce2 accepted from an upstream.
 const MAX_UPSTREAM_EXTRANONCE2: usize = 32;
+/// What the proxy answers to an upstream's `client.get_version`.
+const CLIENT_VERSION: &str = concat!("defpool/", env!("CARGO_PKG_VERSION"));
+
 /// The longest `client.reconnect` wait honoured.
 const MAX_RECONNECT_WAIT: Duration = Duration::from_secs(60);
 
@@ -500,7 +503,13 @@ impl BtcUpstream {
         loop {
             tokio::select! {
                 message = incoming.recv() => match message {
-                    Some(Incoming::Notification { method, params }) => {
+                    Some(Incoming::Notification { method, params, id }) => {
+                        // The one request pools send that wants an answer: which
+                        // software this is.
+                        if let (Some(id), "client.get_version") = (id, method.as_str()) {
+                            link.answer(id, json!(CLIENT_VERSION)).await;
+                            continue;
+                        }
                         if let Some(ended) = self.notification(index, generation, &method, &params) {
                             return ended;
                         }
@@ -897,6 +906,14 @@ mod tests {
             .await;
         pool.notify("client.show_message", json!(["maintenance at noon"]))
             .await;
+        // A request among the notifications gets its answer, the connection stays.
+        pool.send(json!({"id": 77, "method": "client.get_version", "params": []}))
+            .await;
+        let answer = pool.request().await;
+        assert_eq!(
+            answer,
+            json!({"id": 77, "result": CLIENT_VERSION, "error": null})
+        );
         pool.notify("mining.set_extranonce", json!(["abcdef01", 6]))
             .await;
         pool.notify("mining.notify", notify_params("3", false))

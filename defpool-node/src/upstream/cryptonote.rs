@@ -349,7 +349,7 @@ impl CnUpstream {
         loop {
             tokio::select! {
                 message = incoming.recv() => match message {
-                    Some(Incoming::Notification { method, params }) => match method.as_str() {
+                    Some(Incoming::Notification { method, params, .. }) => match method.as_str() {
                         "job" => match CnUpstreamJob::parse(&params, generation, index, self.next_seq()) {
                             Ok(job) => self.publish(job),
                             Err(e) => tracing::warn!(upstream = %endpoint.raw_url, error = %e, "upstream sent a bad job; keeping the current one"),

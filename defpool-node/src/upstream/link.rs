@@ -66,9 +66,12 @@ pub enum CallError {
 /// What the pool sent without being asked.
 #[derive(Debug)]
 pub enum Incoming {
+    /// A message with a method: a notification, or with `id` a request the pool
+    /// expects an answer to (`client.get_version`).
     Notification {
         method: String,
         params: Value,
+        id: Option<Value>,
     },
     /// The connection ended; no more messages follow.
     Closed(String),
@@ -265,10 +268,12 @@ async fn dispatch(
 ) {
     if let Some(method) = msg.get("method").and_then(Value::as_str) {
         let params = msg.get("params").cloned().unwrap_or(Value::Null);
+        let id = msg.get("id").filter(|id| !id.is_null()).cloned();
         let _ = incoming
             .send(Incoming::Notification {
                 method: method.to_string(),
                 params,
+                id,
             })
             .await;
         return;
@@ -381,7 +386,7 @@ mod tests {
         let r = link.call("login", json!({})).await.unwrap();
         assert_eq!(r, json!({"ok": true}));
         match incoming.recv().await.unwrap() {
-            Incoming::Notification { method, params } => {
+            Incoming::Notification { method, params, .. } => {
                 assert_eq!(method, "job");
                 assert_eq!(params, json!({"x": 1}));
             }
