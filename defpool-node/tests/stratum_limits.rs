@@ -162,7 +162,8 @@ async fn idle_and_flooding_sessions_are_closed() {
         long.read().await.is_none(),
         "a line over max_line_bytes closes the session"
     );
-    assert!(node.log().contains("too many malformed requests"));
+    node.wait_for_log("too many malformed requests", Duration::from_secs(10))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
