@@ -421,23 +421,12 @@ async fn start_stratum(
                 let source = match built.sources.get(spec.symbol) {
                     Some(JobSource::Monero(s)) => s.clone(),
                     _ => {
-                        let daemons = coin
-                            .daemons
-                            .iter()
-                            .map(|d| MoneroDaemon::new(&d.url))
-                            .collect::<Result<Vec<_>, _>>()
-                            .with_context(|| format!("daemons of {}", spec.symbol))?;
                         anyhow::ensure!(
-                            !daemons.is_empty(),
+                            !coin.daemons.is_empty(),
                             "coins: {} needs a daemon to serve ports[{i}]",
                             spec.symbol
                         );
-                        let source = MoneroSource::new(daemons, coin.pool_address.clone());
-                        built.tasks.push(tokio::spawn(source.clone().run(
-                            config.stratum.block_poll_interval,
-                            config.stratum.template_refresh,
-                            stop.clone(),
-                        )));
+                        let source = start_monero_source(&parts, coin, &mut built.tasks)?;
                         built
                             .sources
                             .insert(spec.symbol.to_string(), JobSource::Monero(source.clone()));
@@ -459,29 +448,12 @@ async fn start_stratum(
                 let source = match built.sources.get(spec.symbol) {
                     Some(JobSource::Bitcoin(s)) => s.clone(),
                     _ => {
-                        let daemons = coin
-                            .daemons
-                            .iter()
-                            .map(|d| match &d.cookie_file {
-                                Some(cookie) => BitcoinDaemon::with_cookie_file(&d.url, cookie),
-                                None => BitcoinDaemon::new(&d.url, &d.user, &d.password),
-                            })
-                            .collect::<Result<Vec<_>, _>>()
-                            .with_context(|| format!("daemons of {}", spec.symbol))?;
                         anyhow::ensure!(
-                            !daemons.is_empty(),
+                            !coin.daemons.is_empty(),
                             "coins: {} needs a daemon to serve ports[{i}]",
                             spec.symbol
                         );
-                        // The config validation already checked the address.
-                        let script = script_pubkey_for(spec, coin.network, &coin.pool_address)
-                            .with_context(|| format!("coins: {} pool_address", spec.symbol))?;
-                        let source = BitcoinSource::new(spec, daemons, script);
-                        built.tasks.push(tokio::spawn(source.clone().run(
-                            config.stratum.block_poll_interval,
-                            config.stratum.template_refresh,
-                            stop.clone(),
-                        )));
+                        let source = start_bitcoin_source(&parts, coin, &mut built.tasks)?;
                         built
                             .sources
                             .insert(spec.symbol.to_string(), JobSource::Bitcoin(source.clone()));
@@ -550,17 +522,7 @@ fn auto_router<W: Send + Sync + 'static>(
             .coin(symbol)
             .with_context(|| format!("ports[{i}].coins: {symbol} is not configured"))?;
         let work = work_for(parts, target, built)?;
-        targets.push(Arc::new(PortContext {
-            port: port.clone(),
-            coin: target.clone(),
-            settings: parts.config.stratum.clone(),
-            vardiff: vardiff.clone(),
-            work,
-            sink: parts.sink.clone(),
-            shared: parts.shared.clone(),
-            tls: None,
-            events: parts.events.clone(),
-        }));
+        targets.push(port_context(parts, port, target, vardiff, work));
     }
     let router = PortRouter::new(port.listen.to_string(), targets, profit.clone());
     built.tasks.push(tokio::spawn(
@@ -569,6 +531,78 @@ fn auto_router<W: Send + Sync + 'static>(
             .run(parts.config.intervals.profit_monitor, parts.stop.clone()),
     ));
     Ok(router)
+}
+
+/// A plain-TCP context for `coin` on `port` (a profit-switching port's coin, or the
+/// daemon-fed side of a proxy port).
+fn port_context<W>(
+    parts: &PortParts<'_>,
+    port: &crate::config::PortConfig,
+    coin: &crate::config::CoinConfig,
+    vardiff: &Option<VardiffConfig>,
+    work: W,
+) -> Arc<PortContext<W>> {
+    Arc::new(PortContext {
+        port: port.clone(),
+        coin: coin.clone(),
+        settings: parts.config.stratum.clone(),
+        vardiff: vardiff.clone(),
+        work,
+        sink: parts.sink.clone(),
+        shared: parts.shared.clone(),
+        tls: None,
+        events: parts.events.clone(),
+    })
+}
+
+/// Templates for a Monero-family coin from its daemons, refreshed by a task in `tasks`.
+fn start_monero_source(
+    parts: &PortParts<'_>,
+    coin: &crate::config::CoinConfig,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> anyhow::Result<Arc<MoneroSource>> {
+    let daemons = coin
+        .daemons
+        .iter()
+        .map(|d| MoneroDaemon::new(&d.url))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("daemons of {}", coin.spec().symbol))?;
+    let source = MoneroSource::new(daemons, coin.pool_address.clone());
+    tasks.push(tokio::spawn(source.clone().run(
+        parts.config.stratum.block_poll_interval,
+        parts.config.stratum.template_refresh,
+        parts.stop.clone(),
+    )));
+    Ok(source)
+}
+
+/// Templates for a Bitcoin-family coin from its daemons, refreshed by a task in
+/// `tasks`.
+fn start_bitcoin_source(
+    parts: &PortParts<'_>,
+    coin: &crate::config::CoinConfig,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> anyhow::Result<Arc<BitcoinSource>> {
+    let spec = coin.spec();
+    let daemons = coin
+        .daemons
+        .iter()
+        .map(|d| match &d.cookie_file {
+            Some(cookie) => BitcoinDaemon::with_cookie_file(&d.url, cookie),
+            None => BitcoinDaemon::new(&d.url, &d.user, &d.password),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("daemons of {}", spec.symbol))?;
+    // The config validation already checked the address.
+    let script = script_pubkey_for(spec, coin.network, &coin.pool_address)
+        .with_context(|| format!("coins: {} pool_address", spec.symbol))?;
+    let source = BitcoinSource::new(spec, daemons, script);
+    tasks.push(tokio::spawn(source.clone().run(
+        parts.config.stratum.block_poll_interval,
+        parts.config.stratum.template_refresh,
+        parts.stop.clone(),
+    )));
+    Ok(source)
 }
 
 /// What ports of the same coin share, built by the first port that needs it.
@@ -636,18 +670,7 @@ fn proxy_monero_work(
         let source = match built.solo_sources.get(spec.symbol) {
             Some(s) => s.clone(),
             None => {
-                let daemons = coin
-                    .daemons
-                    .iter()
-                    .map(|d| MoneroDaemon::new(&d.url))
-                    .collect::<Result<Vec<_>, _>>()
-                    .with_context(|| format!("daemons of {}", spec.symbol))?;
-                let source = MoneroSource::new(daemons, coin.pool_address.clone());
-                built.tasks.push(tokio::spawn(source.clone().run(
-                    parts.config.stratum.block_poll_interval,
-                    parts.config.stratum.template_refresh,
-                    parts.stop.clone(),
-                )));
+                let source = start_monero_source(parts, coin, &mut built.tasks)?;
                 built
                     .solo_sources
                     .insert(spec.symbol.to_string(), source.clone());
@@ -656,20 +679,11 @@ fn proxy_monero_work(
         };
         let mut solo_port = port.clone();
         solo_port.solo = true;
-        Some(Arc::new(PortContext {
-            port: solo_port,
-            coin: coin.clone(),
-            settings: parts.config.stratum.clone(),
-            vardiff: vardiff.clone(),
-            work: MoneroWork {
-                source,
-                verifier: verifier.clone(),
-            },
-            sink: parts.sink.clone(),
-            shared: parts.shared.clone(),
-            tls: None,
-            events: parts.events.clone(),
-        }))
+        let work = MoneroWork {
+            source,
+            verifier: verifier.clone(),
+        };
+        Some(port_context(parts, &solo_port, coin, vardiff, work))
     };
     Ok(ProxyMoneroWork {
         slots,
@@ -698,23 +712,7 @@ fn proxy_bitcoin_work(
         let source = match built.solo_bitcoin_sources.get(spec.symbol) {
             Some(s) => s.clone(),
             None => {
-                let daemons = coin
-                    .daemons
-                    .iter()
-                    .map(|d| match &d.cookie_file {
-                        Some(cookie) => BitcoinDaemon::with_cookie_file(&d.url, cookie),
-                        None => BitcoinDaemon::new(&d.url, &d.user, &d.password),
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .with_context(|| format!("daemons of {}", spec.symbol))?;
-                let script = script_pubkey_for(spec, coin.network, &coin.pool_address)
-                    .with_context(|| format!("coins: {} pool_address", spec.symbol))?;
-                let source = BitcoinSource::new(spec, daemons, script);
-                built.tasks.push(tokio::spawn(source.clone().run(
-                    parts.config.stratum.block_poll_interval,
-                    parts.config.stratum.template_refresh,
-                    parts.stop.clone(),
-                )));
+                let source = start_bitcoin_source(parts, coin, &mut built.tasks)?;
                 built
                     .solo_bitcoin_sources
                     .insert(spec.symbol.to_string(), source.clone());
@@ -723,17 +721,13 @@ fn proxy_bitcoin_work(
         };
         let mut solo_port = port.clone();
         solo_port.solo = true;
-        Some(Arc::new(PortContext {
-            port: solo_port,
-            coin: coin.clone(),
-            settings: parts.config.stratum.clone(),
-            vardiff: vardiff.clone(),
-            work: BitcoinWork { source },
-            sink: parts.sink.clone(),
-            shared: parts.shared.clone(),
-            tls: None,
-            events: parts.events.clone(),
-        }))
+        Some(port_context(
+            parts,
+            &solo_port,
+            coin,
+            vardiff,
+            BitcoinWork { source },
+        ))
     };
     let slots = match built.sources.get(spec.symbol) {
         Some(JobSource::BitcoinProxy(s)) => s.clone(),
